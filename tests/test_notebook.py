@@ -1,0 +1,90 @@
+import json
+import os
+
+import nbformat
+import pytest
+
+from dlhist import cli, curriculum, notebook
+
+
+def test_clean_text_keeps_what_a_terminal_shows():
+    assert notebook.clean_text("a\rb\rc\n") == "c\n"
+    assert notebook.clean_text("epoch 1\n 10%|#\r 50%|###\r\r         \rdone\n") == "epoch 1\ndone\n"
+    assert notebook.clean_text("x\r\ny\n") == "x\ny\n"
+
+
+def test_from_percent_and_headers():
+    nb = notebook.from_percent("# %% [markdown]\n# # Title\n# One line.\n\n# %%\nx = 1\n")
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code"]
+    assert nb.cells[0].source == "# Title\nOne line." and nb.cells[1].source == "x = 1"
+    nbformat.validate(nb)
+    nb.cells[1:1] = [nbformat.v4.new_markdown_cell("colab-badge.svg old"),
+                     nbformat.v4.new_code_cell("import sys\nif 'google.colab' in sys.modules: pip")]
+    assert notebook.header_problems(nb, "a/b/c.ipynb")
+    assert notebook.sync_headers(nb, "a/b/c.ipynb")
+    assert notebook.header_problems(nb, "a/b/c.ipynb") == []
+    assert "a/b/c.ipynb" in nb.cells[1].source and notebook.REPO in nb.cells[2].source
+
+
+TINY = """# %% [markdown]
+# # Tiny
+# A test notebook.
+
+# %%
+import dlhist
+cfg, device = dlhist.start(full=dict(n=100), smoke=dict(n=1))
+for i in range(3):
+    print(f"\\r{i}", end="")
+print()
+
+# %%
+dlhist.record("n", ours=cfg.n, paper=50, paper_source="nowhere", higher_is_better=True)
+dlhist.finish()
+"""
+
+
+@pytest.fixture
+def tiny_repo(tmp_path):
+    topic = tmp_path / "01-deep-neural-networks" / "01-dnn"
+    topic.mkdir(parents=True)
+    nbformat.write(notebook.from_percent(TINY), topic / "tiny.ipynb")
+    return tmp_path, topic
+
+
+def test_run_smoke_prints_table_and_writes_nothing(tiny_repo, capsys, monkeypatch):
+    root, topic = tiny_repo
+    before = (topic / "tiny.ipynb").read_text()
+    assert cli.main(["run", "01-dnn", "--smoke", "--quiet", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "01-deep-neural-networks/01-dnn: ok" in out and "smoke" in out and "no" in out
+    assert (topic / "tiny.ipynb").read_text() == before and not (topic / "results.json").exists()
+    assert os.environ["DLHIST_SMOKE"] == "1"  # restored for the rest of the session
+
+
+def test_run_full_writes_outputs_and_results(tiny_repo, capsys):
+    root, topic = tiny_repo
+    assert cli.main(["run", "all", "--quiet", "--root", str(root)]) == 0
+    nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "full settings" in text and "\r" not in text
+    assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == [1, 2]
+    assert json.loads((topic / "results.json").read_text())[0]["reproduced"] is True
+
+
+def test_run_reports_a_failing_notebook(tiny_repo, capsys):
+    root, topic = tiny_repo
+    nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"))
+    nbformat.write(nb, topic / "tiny.ipynb")
+    assert cli.main(["run", "--smoke", "--quiet", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "broken on purpose" in out
+
+
+def test_headers_of_the_real_notebooks_are_in_sync():
+    root = curriculum.repo_root()
+    for t in curriculum.TOPICS:
+        nb_path = curriculum.notebook_of(root, t)
+        if nb_path is not None:
+            nb = nbformat.read(nb_path, as_version=4)
+            assert not notebook.sync_headers(nb, nb_path.relative_to(root).as_posix()), nb_path

@@ -1,0 +1,43 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from dlhist import plots as P  # noqa: E402
+from dlhist.train import History  # noqa: E402
+
+
+def hist(name, accs):
+    return History(name=name, epochs=[{"epoch": i + 1, "val_acc": a} for i, a in enumerate(accs)],
+                   steps=[{"step": i + 1, "loss": 1.0 / (i + 1)} for i in range(20)])
+
+
+def test_plot_curves_one_line_per_run_and_median_of_seeds():
+    ax = P.plot_curves({"a": hist("a", [0.5, 0.6]), "b": [hist("b", [0.4, 0.7]), hist("b", [0.6, 0.9])]})
+    lines = ax.get_lines()
+    assert len(lines) == 2 and list(lines[1].get_ydata()) == pytest.approx([50.0, 80.0])
+    assert ax.get_ylabel() == "val_acc (%)" and ax.get_xlabel() == "epoch"
+    ax = P.plot_curves({"a": hist("a", [0.5])}, key="loss", smooth=5)
+    assert len(ax.get_lines()[0].get_ydata()) == 16 and ax.get_xlabel() == "step"
+
+
+def test_plot_and_subplots():
+    ax = P.plot([1, 2, 3], [[1, 2, 3], torch.tensor([3.0, 2.0, 1.0])], ["up", "down"], xlabel="x", logy=True)
+    assert len(ax.get_lines()) == 2 and ax.get_yscale() == "log"
+    fig, axes = P.subplots(1, 3)
+    assert axes.shape == (1, 3)
+
+
+def test_show_images_and_filters():
+    fig = P.show_images(torch.rand(10, 1, 28, 28), labels=list(range(10)), ncols=5)
+    assert len(fig.axes) == 10
+    assert len(P.show_filters(torch.randn(6, 1, 5, 5)).axes) == 6
+    assert len(P.show_filters(torch.randn(4, 784)).axes) == 4
+    with pytest.raises(ValueError, match="square"):
+        P.show_filters(torch.randn(4, 10))
+    with pytest.raises(ValueError, match="does not match"):
+        P.show_filters(torch.randn(4, 10), shape=(3, 3))
+    with pytest.raises(ValueError, match="no images"):
+        P.show_images([])
