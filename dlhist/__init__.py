@@ -8,12 +8,14 @@ The public API, short and stable:
   ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
 - plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``
 - results: ``record``, ``finish``
+- notebooks: ``show_source`` (from-scratch code lives in ``dlhist.scratch``, one module per concept)
 """
 
 __version__ = "0.1.0"
 
 from .data import TensorData, TensorLoader, data_dir, fetch, load_mnist  # noqa: E402
 from .device import autocast, describe, get_device, seed_everything  # noqa: E402
+from .notebook import show_source  # noqa: E402
 from .plots import plot, plot_curves, show_filters, show_images, subplots  # noqa: E402
 from .results import finish, record, start  # noqa: E402
 from .settings import Settings, is_smoke  # noqa: E402
@@ -33,5 +35,5 @@ __all__ = [
     "History", "Settings", "TensorData", "TensorLoader", "accuracy", "autocast", "compare", "cosine_schedule",
     "count_parameters", "data_dir", "describe", "evaluate", "fetch", "finish", "fit", "get_device", "is_smoke",
     "load_checkpoint", "load_mnist", "plot", "plot_curves", "record", "save_checkpoint", "seed_everything",
-    "show_filters", "show_images", "start", "subplots",
+    "show_filters", "show_images", "show_source", "start", "subplots",
 ]

@@ -136,6 +136,23 @@ def execute(path: Path, *, smoke: bool, results: Path | None, timeout: int = 180
     return nb, seconds
 
 
+def show_source(obj) -> None:
+    """Show the source code of a function or class: as a highlighted code block in Jupyter, as text elsewhere."""
+    import inspect
+
+    src = inspect.getsource(obj).rstrip()
+    where = f"{obj.__module__}.{obj.__qualname__}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(f"`{where}`\n```python\n{src}\n```"))
+    else:
+        print(f"# {where}\n{src}")
+
+
 def from_percent(text: str):
     """Build a notebook from percent-format source (``# %%`` code cells, ``# %% [markdown]`` markdown cells).
 
