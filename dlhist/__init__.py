@@ -6,6 +6,7 @@ The public API, short and stable:
 - data: ``fetch``, ``load_mnist``, ``TensorData``, ``TensorLoader``, ``data_dir``
 - training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``cosine_schedule``, ``History``,
   ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
+- models: ``dlhist.models.mlp``
 - plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``
 - results: ``record``, ``finish``
 - notebooks: ``show_source`` (from-scratch code lives in ``dlhist.scratch``, one module per concept)

@@ -69,6 +69,19 @@ class History:
         ys = self.series(key)[1]
         return max(ys) if higher_is_better else min(ys)
 
+    def first(self, key: str, target: float, higher_is_better: bool | None = None):
+        """The first step (per-step keys) or epoch at which ``key`` reaches ``target``; None if it never does.
+
+        For "trains faster" claims: ``h.first("train_err", 0.25)`` is the epoch where training error first
+        falls to 25%. Direction as in ``best``.
+        """
+        if higher_is_better is None:
+            higher_is_better = not (key.endswith("loss") or key.endswith("_err"))
+        for x, y in zip(*self.series(key)):
+            if (y >= target) if higher_is_better else (y <= target):
+                return x
+        return None
+
     def to_dict(self) -> dict:
         return {"name": self.name, "steps": self.steps, "epochs": self.epochs, "seconds": self.seconds}
 

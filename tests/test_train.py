@@ -30,6 +30,8 @@ def test_fit_learns_and_records_history():
     assert xs == [1, 2, 3] and h.best("val_acc") == max(ys)
     assert h.series("val_err")[1] == [1 - y for y in ys] and h.best("val_err") == 1 - max(ys)
     assert h.best("train_loss") == min(h.series("train_loss")[1])
+    assert h.first("val_acc", 0.0) == 1 and h.first("val_acc", 2.0) is None
+    assert h.first("loss", h.steps[0]["loss"]) == 1 and h.first("val_err", 1.0) == 1
     with pytest.raises(KeyError, match="has no 'bleu'"):
         h.series("bleu")
 
