@@ -7,7 +7,7 @@ The public API, short and stable:
 - training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``cosine_schedule``, ``History``,
   ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
 - models: ``dlhist.models.mlp``
-- plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``
+- plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``, ``save_figure``
 - results: ``record``, ``finish``
 - notebooks: ``show_source`` (from-scratch code lives in ``dlhist.scratch``, one module per concept)
 """
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 from .data import TensorData, TensorLoader, data_dir, fetch, load_mnist  # noqa: E402
 from .device import autocast, describe, get_device, seed_everything  # noqa: E402
 from .notebook import show_source  # noqa: E402
-from .plots import plot, plot_curves, show_filters, show_images, subplots  # noqa: E402
+from .plots import plot, plot_curves, save_figure, show_filters, show_images, subplots  # noqa: E402
 from .results import finish, record, start  # noqa: E402
 from .settings import Settings, is_smoke  # noqa: E402
 from .train import (  # noqa: E402
@@ -35,6 +35,6 @@ from .train import (  # noqa: E402
 __all__ = [
     "History", "Settings", "TensorData", "TensorLoader", "accuracy", "autocast", "compare", "cosine_schedule",
     "count_parameters", "data_dir", "describe", "evaluate", "fetch", "finish", "fit", "get_device", "is_smoke",
-    "load_checkpoint", "load_mnist", "plot", "plot_curves", "record", "save_checkpoint", "seed_everything",
-    "show_filters", "show_images", "show_source", "start", "subplots",
+    "load_checkpoint", "load_mnist", "plot", "plot_curves", "record", "save_checkpoint", "save_figure",
+    "seed_everything", "show_filters", "show_images", "show_source", "start", "subplots",
 ]

@@ -26,11 +26,24 @@ STYLE = {
 
 
 def style():
-    """A context manager applying dlhist's plot style; every plotting function here uses it."""
+    """A context manager applying dlhist's plot style (``use_style`` applies it for the whole session)."""
     return plt.rc_context(STYLE)
 
 
+_styled = False
+
+
+def use_style() -> None:
+    """Apply dlhist's plot style to the whole session, so that axes and legends added by hand match. Every
+    plotting function here calls it on first use."""
+    global _styled
+    if not _styled:
+        plt.rcParams.update(STYLE)
+        _styled = True
+
+
 def _axes(ax, figsize=None):
+    use_style()
     if ax is not None:
         return ax.figure, ax
     with style():
@@ -110,6 +123,7 @@ def plot_curves(runs: Mapping, key: str = "val_acc", *, ax=None, title: str = ""
 def show_images(images, labels: Sequence | None = None, *, ncols: int = 8, scale: float = 1.2, title: str = "",
                 cmap: str = "gray", normalize: bool = True):
     """A grid of images: a tensor (N, C, H, W) or (N, H, W), or a list of such arrays; optional titles."""
+    use_style()
     imgs = [_np(i) for i in images]
     n = len(imgs)
     if n == 0:
@@ -145,6 +159,7 @@ def show_filters(weight: torch.Tensor, *, shape: tuple[int, int] | None = None, 
                  max_filters: int = 64):
     """Weights as pictures: conv kernels (out, in, kH, kW) show their first input channel; rows of a linear layer
     (out, in_features) are reshaped to ``shape`` (e.g. (28, 28) for MNIST). A diverging map: red +, blue -."""
+    use_style()
     w = weight.detach().float().cpu()
     if w.ndim == 4:
         w = w[:, 0]
@@ -178,6 +193,7 @@ def show_filters(weight: torch.Tensor, *, shape: tuple[int, int] | None = None, 
 
 def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
     """``plt.subplots`` in dlhist's style (figsize grows with the grid unless given)."""
+    use_style()
     kwargs.setdefault("figsize", (5.0 * ncols, 3.6 * nrows))
     kwargs.setdefault("squeeze", False)
     with style():
@@ -185,3 +201,21 @@ def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, axes
 
 
+
+
+def save_figure(fig, name: str):
+    """Save ``fig`` as ``images/<name>`` in the repository, for the main README, in full mode only (a smoke run
+    never overwrites committed figures). Outside a clone of the repository (Colab) it does nothing."""
+    from .curriculum import repo_root
+    from .settings import is_smoke
+
+    if is_smoke():
+        return None
+    try:
+        root = repo_root()
+    except FileNotFoundError:
+        return None
+    path = root / "images" / name
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, bbox_inches="tight", dpi=100)
+    return path

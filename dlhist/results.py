@@ -110,10 +110,11 @@ def results_path() -> Path | None:
     return None if is_smoke() else Path.cwd() / "results.json"
 
 
-def finish(check: bool = True) -> list[dict]:
+def finish(check: bool = True) -> None:
     """Print the results table and the wall time, save the records, and (full mode) assert every claim.
 
-    In smoke mode the claims are printed but not asserted: smoke settings only exercise the code.
+    In smoke mode the claims are printed but not asserted: smoke settings only exercise the code. Returns None, so
+    that a notebook's last cell shows the table and nothing else.
     """
     records = list(_state["records"])
     if not records:
@@ -132,7 +133,6 @@ def finish(check: bool = True) -> list[dict]:
             assert not failed, f"claims not reproduced at full settings: {failed}"
         elif failed:
             print(f"smoke settings: {len(failed)} claim(s) not reached, as expected at this size (not checked)")
-    return records
 
 
 def load(path: str | Path) -> list[dict]:

@@ -171,7 +171,8 @@ def fit(
     amp         autocast on CUDA (bf16 where supported); ignored on CPU and MPS.
     eval_every  also evaluate every this many steps; recorded in ``history.steps``.
     callback    called as ``callback(step, model)`` after every optimizer step.
-    verbose     -1: silent; 0: one line at the end; 1: one line per epoch and a progress bar.
+    verbose     -1: silent; 0: a progress bar and one line at the end; 1: also one line per epoch. Saved notebook
+                outputs keep only the final lines (``dlhist run`` drops the bar's redraws).
 
     A NaN or infinite loss raises ``TrainingDiverged`` naming the step.
     """
@@ -190,7 +191,7 @@ def fit(
     scaler = torch.amp.GradScaler("cuda") if amp and amp_dtype(device) == torch.float16 else None
     history = History(name=name)
     label = f"{name}: " if name else ""
-    bar = tqdm(total=total, disable=verbose < 1, leave=False, file=sys.stdout, mininterval=1.0, ncols=100,
+    bar = tqdm(total=total, disable=verbose < 0, leave=False, file=sys.stdout, mininterval=1.0, ncols=100,
                desc=name or "train")
     start = time.perf_counter()
     step = 0

@@ -23,6 +23,24 @@ def test_plot_curves_one_line_per_run_and_median_of_seeds():
     assert len(ax.get_lines()[0].get_ydata()) == 16 and ax.get_xlabel() == "step"
 
 
+def test_style_applies_to_the_session():
+    import matplotlib.pyplot as plt
+
+    P.subplots(1, 1)
+    assert plt.rcParams["legend.frameon"] is False and plt.rcParams["axes.spines.top"] is False
+
+
+def test_save_figure_only_in_full_mode(monkeypatch, tmp_path):
+    import dlhist.curriculum
+
+    monkeypatch.setattr(dlhist.curriculum, "repo_root", lambda: tmp_path)
+    fig, _ = P.subplots(1, 1)
+    monkeypatch.setenv("DLHIST_SMOKE", "1")
+    assert P.save_figure(fig, "x.png") is None and not (tmp_path / "images").exists()
+    monkeypatch.setenv("DLHIST_SMOKE", "0")
+    assert P.save_figure(fig, "x.png") == tmp_path / "images" / "x.png" and (tmp_path / "images" / "x.png").exists()
+
+
 def test_plot_and_subplots():
     ax = P.plot([1, 2, 3], [[1, 2, 3], torch.tensor([3.0, 2.0, 1.0])], ["up", "down"], xlabel="x", logy=True)
     assert len(ax.get_lines()) == 2 and ax.get_yscale() == "log"
