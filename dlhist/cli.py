@@ -38,7 +38,12 @@ def cmd_list(args) -> int:
     for section, title in curriculum.SECTIONS.items():
         print(f"{section}  {title}")
         for t in (t for t in curriculum.TOPICS if t.section == section):
-            print(f"  {t.folder:<16} {curriculum.status(root, t):<15} {t.title}  ({t.papers})")
+            state = curriculum.status(root, t)
+            headline = ""
+            if state in ("reproduced", "not reproduced"):
+                r = results.load(root / t.path / "results.json")[0]
+                headline = f"  [{r['metric']}: {results._num(r['ours'])} vs paper {results._num(r['paper'])}]"
+            print(f"  {t.folder:<16} {state:<15} {t.title} ({t.papers}){headline}")
     return 0
 
 
@@ -137,7 +142,9 @@ def cmd_headers(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dlhist", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="dlhist", description="dlhist: a runnable history of deep learning.",
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="show the curriculum and each topic's status")
     p.set_defaults(func=cmd_list)
@@ -156,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("headers", help="rewrite each notebook's Colab badge and setup cell")
     p.set_defaults(func=cmd_headers)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # e.g. `dlhist list | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
