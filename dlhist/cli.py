@@ -14,6 +14,7 @@ a smoke run (--smoke) writes neither.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -62,7 +63,9 @@ def cmd_run(args) -> int:
         if nb_path is None:
             print(f"[{i}/{len(topics)}] {topic.path}: no notebook, skipped")
             continue
-        res_path = tmp / f"{topic.section}-{topic.folder}.json" if args.smoke else root / topic.path / "results.json"
+        # results go to a temporary file first: a full run moves them into the topic folder only if the whole
+        # notebook succeeded, so committed results are always backed by committed outputs
+        res_path = tmp / f"{topic.section}-{topic.folder}.json"
         print(f"[{i}/{len(topics)}] {topic.path} ...", flush=True)
         try:
             nb, seconds = notebook.execute(nb_path, smoke=args.smoke, results=res_path, timeout=args.timeout,
@@ -73,12 +76,14 @@ def cmd_run(args) -> int:
             continue
         timings.append((topic.path, seconds))
         print(f"[{i}/{len(topics)}] {topic.path}: ok in {seconds:.1f}s", flush=True)
+        if res_path.exists():
+            rows += [{"topic": topic.path, **r} for r in results.load(res_path)]
         if not args.smoke:
             import nbformat
 
             nbformat.write(nb, nb_path)
-        if res_path.exists():
-            rows += [{"topic": topic.path, **r} for r in results.load(res_path)]
+            if res_path.exists():
+                shutil.move(res_path, root / topic.path / "results.json")
     print()
     if rows:
         print(results.format_table(rows))

@@ -76,9 +76,13 @@ def test_run_reports_a_failing_notebook(tiny_repo, capsys):
     nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"))
     nbformat.write(nb, topic / "tiny.ipynb")
+    before = (topic / "tiny.ipynb").read_text()
     assert cli.main(["run", "--smoke", "--quiet", "--root", str(root)]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "broken on purpose" in out
+    # a failed full run writes neither the notebook nor results.json (finish() ran before the failing cell)
+    assert cli.main(["run", "--quiet", "--root", str(root)]) == 1
+    assert (topic / "tiny.ipynb").read_text() == before and not (topic / "results.json").exists()
 
 
 def test_headers_of_the_real_notebooks_are_in_sync():
