@@ -1,0 +1,102 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dlhist.scratch.conv import Subsampling, avg_pool2d, conv2d, conv2d_loop, im2col, max_pool2d
+
+# (batch, in channels, out channels, height, width, kernel, stride, padding)
+CASES = [
+    (1, 1, 1, 5, 5, 3, 1, 0),
+    (2, 1, 6, 32, 32, 5, 1, 0),  # LeNet-5's C1
+    (3, 6, 16, 14, 14, 5, 1, 0),  # C3
+    (2, 3, 4, 9, 7, (3, 2), 2, 1),  # non-square kernel and image, stride and padding
+    (4, 2, 5, 16, 16, 5, 2, 2),  # the 1989 network's H1: 5x5, stride 2
+    (1, 4, 3, 8, 10, 3, (2, 1), (0, 2)),  # different stride and padding per axis
+]
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_loop])
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_matches_pytorch(fn, case, with_bias):
+    n, c, o, h, w, k, s, p = case
+    k2 = (k, k) if isinstance(k, int) else k
+    g = torch.Generator().manual_seed(n * 100 + c * 10 + o)
+    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    weight = torch.randn(o, c, *k2, generator=g, dtype=torch.float64)
+    bias = torch.randn(o, generator=g, dtype=torch.float64) if with_bias else None
+    ours = fn(x, weight, bias, stride=s, padding=p)
+    ref = F.conv2d(x, weight, bias, stride=s, padding=p)
+    assert ours.shape == ref.shape
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_loop])
+def test_conv2d_gradients_match_pytorch(fn):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 11, 9, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    upstream = torch.randn(2, 4, 6, 5, generator=g, dtype=torch.float64)
+    grads = []
+    for conv in (fn, F.conv2d):
+        leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+        out = conv(*leaves, stride=2, padding=1)
+        grads.append(torch.autograd.grad((out * upstream).sum(), leaves))
+    for ours, ref in zip(*grads):
+        torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
+
+
+def test_conv2d_float32_and_wrong_channels():
+    x, w = torch.randn(8, 6, 14, 14), torch.randn(16, 6, 5, 5)
+    torch.testing.assert_close(conv2d(x, w), F.conv2d(x, w), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d(torch.randn(1, 2, 8, 8), w)
+    with pytest.raises(ValueError, match="input channels"):
+        conv2d_loop(torch.randn(1, 2, 8, 8), w)
+
+
+def test_im2col_rows_are_receptive_fields():
+    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float64).reshape(2, 3, 4, 5)
+    cols = im2col(x, 3, stride=1)
+    assert cols.shape == (2, 2 * 3, 3 * 3 * 3)
+    torch.testing.assert_close(cols[1, 4], x[1, :, 1:4, 1:4].reshape(-1))  # output position (1, 1)
+    torch.testing.assert_close(cols, F.unfold(x, 3).transpose(1, 2))
+
+
+def test_convolution_is_shift_equivariant():
+    """Shifting the input shifts the output by the same amount (away from the borders): weight sharing."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.zeros(1, 1, 20, 20, dtype=torch.float64)
+    x[:, :, 5:12, 6:11] = torch.rand(7, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 1, 5, 5, generator=g, dtype=torch.float64)
+    shifted = torch.roll(x, shifts=(2, 3), dims=(2, 3))
+    torch.testing.assert_close(conv2d(shifted, w), torch.roll(conv2d(x, w), shifts=(2, 3), dims=(2, 3)))
+
+
+@pytest.mark.parametrize("shape,size", [((2, 6, 28, 28), 2), ((3, 16, 10, 10), 2), ((1, 2, 9, 6), 3)])
+def test_pooling_matches_pytorch(shape, size):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(size), dtype=torch.float64)
+    torch.testing.assert_close(avg_pool2d(x, size), F.avg_pool2d(x, size), rtol=0, atol=1e-12)
+    torch.testing.assert_close(max_pool2d(x, size), F.max_pool2d(x, size), rtol=0, atol=0)
+
+
+def test_pooling_rejects_ragged_maps():
+    with pytest.raises(ValueError, match="blocks"):
+        avg_pool2d(torch.randn(1, 1, 5, 4))
+    with pytest.raises(ValueError, match="blocks"):
+        max_pool2d(torch.randn(1, 1, 4, 5))
+
+
+def test_subsampling_layer():
+    layer = Subsampling(6)
+    assert sum(p.numel() for p in layer.parameters()) == 12  # LeNet-5's S2: 12 trainable parameters
+    x = torch.randn(4, 6, 28, 28)
+    torch.testing.assert_close(layer(x), F.avg_pool2d(x, 2))
+    with torch.no_grad():
+        layer.coef.copy_(torch.arange(6.0))
+        layer.bias.fill_(0.5)
+    expected = F.avg_pool2d(x, 2) * torch.arange(6.0).view(1, -1, 1, 1) + 0.5
+    torch.testing.assert_close(layer(x), expected)
+    layer(x).sum().backward()
+    assert layer.coef.grad is not None and layer.bias.grad.shape == (6,)
