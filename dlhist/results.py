@@ -151,11 +151,14 @@ def load(path: str | Path) -> list[dict]:
 
 def format_table(rows: list[dict], markdown: bool = False, show_topic: bool = True) -> str:
     """A table of result records (each may carry a ``topic`` key)."""
-    head = (["topic"] if show_topic else []) + ["metric", "ours", "paper", "reproduced", "time"]
+    head = (["topic"] if show_topic else []) + ["metric", "ours", "paper", "claim", "reproduced", "time"]
     body = []
     for r in rows:
+        target = r.get("target", r["paper"])
+        claim = "-" if target is None else ("&ge; " if markdown else ">= ") + _num(target) if r["higher_is_better"] \
+            else ("&le; " if markdown else "<= ") + _num(target)
         cells = ([r.get("topic", "")] if show_topic else []) + [
-            r["metric"], _num(r["ours"]), _num(r["paper"]), "yes" if r["reproduced"] else "no",
+            r["metric"], _num(r["ours"]), _num(r["paper"]), claim, "yes" if r["reproduced"] else "no",
             f"{r['seconds']:.0f}s ({r.get('mode', '?')}, {r.get('device', '?')})",
         ]
         body.append(cells)

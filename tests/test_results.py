@@ -73,8 +73,8 @@ def test_load_rejects_incomplete_records(tmp_path):
 
 def test_format_table():
     row = {"topic": "01/01-dnn", "metric": "err", "ours": 1.41, "paper": 1.6, "reproduced": True, "seconds": 60,
-           "mode": "full", "device": "cpu"}
+           "mode": "full", "device": "cpu", "higher_is_better": False, "target": 1.6}
     text = R.format_table([row])
-    assert "01/01-dnn" in text and "1.41" in text and "yes" in text
+    assert "01/01-dnn" in text and "1.41" in text and "yes" in text and "<= 1.6" in text
     md = R.format_table([row], markdown=True)
     assert md.splitlines()[1].startswith("|---") and md.count("\n") == 2
