@@ -70,12 +70,22 @@ def header_problems(nb, rel_path: str) -> list[str]:
 
 
 _CR = re.compile(r"[^\n]*\r(?!\n)")
+# one tqdm bar segment, with its description: "net:  12%|####      | 1167/9380 [00:01<00:07, 1166.88it/s, loss 0.1]"
+_BAR = re.compile(r"(?:[^\s|\]]+:\s*)?\d+%\|[^|]*\|\s*\d+/\d*\s*\[[^\]\n]*\]?")
 
 
 def clean_text(text: str) -> str:
-    """What a terminal would show: text overwritten by carriage returns (progress bars) is dropped."""
+    """What a terminal would show, minus progress bars: text overwritten by carriage returns is dropped, and so
+    are tqdm bar segments left in a line (a bar whose redraws were split across output messages)."""
     text = _CR.sub("", text.replace("\r\n", "\n"))
-    return "\n".join(line for line in text.split("\n") if line.strip() or not line) if text else text
+    lines = []
+    for line in text.split("\n"):
+        if _BAR.search(line):
+            line = _BAR.sub("", line)
+            if not line.strip():
+                continue
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def clean(nb) -> None:
@@ -85,15 +95,18 @@ def clean(nb) -> None:
         cell.metadata.pop("execution", None)
         if cell.cell_type != "code":
             continue
-        outputs = []
+        merged = []  # first merge consecutive stream messages: a bar's redraws may span several of them
         for out in cell.get("outputs", []):
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        outputs = []
+        for out in merged:
             if out.output_type == "stream":
-                out.text = clean_text(out.text)
-                out.text = re.sub(r"\n{3,}", "\n\n", out.text)
+                out.text = re.sub(r"\n{3,}", "\n\n", clean_text(out.text))
                 if not out.text.strip():
-                    continue
-                if outputs and outputs[-1].output_type == "stream" and outputs[-1].name == out.name:
-                    outputs[-1].text += out.text
                     continue
             outputs.append(out)
         cell.outputs = outputs

@@ -126,7 +126,8 @@ def finish(check: bool = True) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, indent=2) + "\n")
-        print(f"results written to {path.name}")
+        # under `dlhist run` the file is a temporary one that becomes the topic's results.json if the run succeeds
+        print("results written to results.json" if _state["mode"] == "full" else "smoke results recorded")
     if check:
         failed = [r["metric"] for r in records if not r["reproduced"]]
         if _state["mode"] == "full":

@@ -13,6 +13,23 @@ def test_clean_text_keeps_what_a_terminal_shows():
     assert notebook.clean_text("x\r\ny\n") == "x\ny\n"
 
 
+def test_clean_merges_streams_before_dropping_bars():
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("fit()")
+    cell.outputs = [out("stream", name="stdout", text="net:   0%|   | 0/90 [00:00<?, ?it/s]"),
+                    out("stream", name="stdout", text="\rnet:  50%|#  | 45/90 [00:01<00:01, 45it/s, loss 0.1]"),
+                    out("stream", name="stdout", text="\r\r          \rnet: done in 2.0s\n"),
+                    out("stream", name="stdout", text="net:  10%|   | 9/90 [00:00<00:01]net:  20%|  | 18/90 [00:01<\n"),
+                    out("stream", name="stdout", text="b:  99%|#| 89/90 [00:01<00:00, 9it/s, loss 0.1]b: done\n"),
+                    out("stream", name="stderr", text="warning\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    notebook.clean(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "net: done in 2.0s\nb: done\n"),
+                                                                ("stderr", "warning\n")]
+    notebook.clean(nb)  # idempotent
+    assert len(nb.cells[0].outputs) == 2
+
+
 def test_from_percent_and_headers():
     nb = notebook.from_percent("# %% [markdown]\n# # Title\n# One line.\n\n# %%\nx = 1\n")
     assert [c.cell_type for c in nb.cells] == ["markdown", "code"]
