@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlhist.scratch.weight_decay import Adam, adam_update, l2_penalty
+from dlhist.scratch.optim import Adam, AdamW
+from dlhist.scratch.weight_decay import adam_update, l2_penalty
 
 
 def _net(seed, n_in, dtype=torch.float64):
@@ -44,7 +45,8 @@ def test_hand_adam_matches_torch(decoupled, seed, n_in, lr, wd):
     x, y = torch.randn(32, n_in, dtype=torch.float64), torch.randint(0, 3, (32,))
     ours_net, ref_net = _net(seed, n_in), _net(seed, n_in)
     ref_cls = torch.optim.AdamW if decoupled else torch.optim.Adam
-    ours = _train(ours_net, Adam(ours_net.parameters(), lr=lr, weight_decay=wd, decoupled=decoupled), x, y, 25)
+    ours_cls = AdamW if decoupled else Adam
+    ours = _train(ours_net, ours_cls(ours_net.parameters(), lr=lr, weight_decay=wd), x, y, 25)
     ref = _train(ref_net, ref_cls(ref_net.parameters(), lr=lr, weight_decay=wd), x, y, 25)
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
@@ -73,7 +75,23 @@ def test_float32_training_matches_torch_adamw():
     torch.manual_seed(0)
     x, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
     a_net, b_net = _net(4, 10, torch.float32), _net(4, 10, torch.float32)
-    a = _train(a_net, Adam(a_net.parameters(), lr=1e-3, weight_decay=1e-2, decoupled=True), x, y, 50)
+    a = _train(a_net, AdamW(a_net.parameters(), lr=1e-3, weight_decay=1e-2), x, y, 50)
     b = _train(b_net, torch.optim.AdamW(b_net.parameters(), lr=1e-3, weight_decay=1e-2), x, y, 50)
     for pa, pb in zip(a, b):
         torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_update_is_the_optimizers_rule(decoupled):
+    """The one-tensor ``adam_update`` and the optimizers of dlhist.scratch.optim take the same steps."""
+    torch.manual_seed(1)
+    w0 = torch.randn(20, dtype=torch.float64)
+    grads = [torch.randn(20, dtype=torch.float64) for _ in range(5)]
+    w, m, v = w0.clone(), torch.zeros_like(w0), torch.zeros_like(w0)
+    p = w0.clone().requires_grad_()
+    opt = (AdamW if decoupled else Adam)([p], lr=0.05, weight_decay=0.3)
+    for t, g in enumerate(grads, 1):
+        adam_update(w, g, m, v, t, lr=0.05, wd=0.3, decoupled=decoupled)
+        p.grad = g.clone()
+        opt.step()
+        torch.testing.assert_close(p.detach(), w, rtol=0, atol=1e-12)

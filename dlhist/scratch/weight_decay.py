@@ -1,6 +1,10 @@
 """Weight decay two ways: as an L2 penalty added to the loss (Krogh & Hertz 1991), and decoupled from the gradient
 step (AdamW, Loshchilov & Hutter 2019).
 
+``adam_update`` writes one Adam step on one tensor with either form of decay, to show where the decay goes. The
+optimizers to train with are ``dlhist.scratch.optim.Adam`` (``weight_decay`` is L2) and ``dlhist.scratch.optim.AdamW``
+(decoupled), built on the same rule; a test checks that the three agree.
+
 For plain SGD the two are the same thing. For Adam they are not: the penalty's gradient ``wd * w`` passes through
 Adam's per-weight normalisation, while AdamW shrinks every weight by the same factor outside it.
 """
@@ -33,25 +37,3 @@ def adam_update(w, g, m, v, t: int, lr: float, betas=(0.9, 0.999), eps: float = 
     v_hat = v / (1 - b2**t)
     w.addcdiv_(m_hat, v_hat.sqrt() + eps, value=-lr)
 
-
-class Adam(torch.optim.Optimizer):
-    """Adam written with ``adam_update``; ``decoupled=True`` makes it AdamW. Usable wherever PyTorch's is."""
-
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 decoupled: bool = False):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, decoupled=decoupled))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                state = self.state[w]
-                if not state:
-                    state.update(t=0, m=torch.zeros_like(w), v=torch.zeros_like(w))
-                state["t"] += 1
-                adam_update(w, w.grad, state["m"], state["v"], state["t"], group["lr"], group["betas"],
-                            group["eps"], group["weight_decay"], group["decoupled"])
-        return loss
