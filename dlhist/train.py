@@ -40,15 +40,16 @@ class History:
     epochs: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
-    def series(self, key: str) -> tuple[list[float], list[float]]:
+    def series(self, key: str, by_step: bool = False) -> tuple[list[float], list[float]]:
         """``(x, y)`` for ``key``: per step for ``loss``/``lr`` (x = step), else per epoch (x = epoch).
 
+        ``by_step=True`` reads the evaluations that ``fit(..., eval_every=N)`` made every N steps (x = step).
         ``<name>_err`` is derived as ``1 - <name>_acc`` when not recorded itself.
         """
         if key.endswith("_err") and key not in self.keys() and key[:-4] + "_acc" in self.keys():
-            xs, ys = self.series(key[:-4] + "_acc")
+            xs, ys = self.series(key[:-4] + "_acc", by_step)
             return xs, [1 - y for y in ys]
-        rows = self.steps if key in ("loss", "lr") else self.epochs
+        rows = self.steps if by_step or key in ("loss", "lr") else self.epochs
         pts = [(r["step" if rows is self.steps else "epoch"], r[key]) for r in rows if key in r]
         if not pts:
             raise KeyError(f"history {self.name!r} has no {key!r}; it has {self.keys()}")
@@ -69,15 +70,16 @@ class History:
         ys = self.series(key)[1]
         return max(ys) if higher_is_better else min(ys)
 
-    def first(self, key: str, target: float, higher_is_better: bool | None = None):
+    def first(self, key: str, target: float, higher_is_better: bool | None = None, by_step: bool = False):
         """The first step (per-step keys) or epoch at which ``key`` reaches ``target``; None if it never does.
 
         For "trains faster" claims: ``h.first("train_err", 0.25)`` is the epoch where training error first
-        falls to 25%. Direction as in ``best``.
+        falls to 25%; ``h.first("val_acc", 0.97, by_step=True)`` the step where an ``eval_every`` evaluation first
+        reaches 97% accuracy. Direction as in ``best``.
         """
         if higher_is_better is None:
             higher_is_better = not (key.endswith("loss") or key.endswith("_err"))
-        for x, y in zip(*self.series(key)):
+        for x, y in zip(*self.series(key, by_step)):
             if (y >= target) if higher_is_better else (y <= target):
                 return x
         return None

@@ -36,6 +36,19 @@ def test_fit_learns_and_records_history():
         h.series("bleu")
 
 
+def test_eval_every_series_and_first_by_step():
+    d = blobs()
+    h = train.fit(model(), d.loader(32, shuffle=True), 2, val=d.loader(100), eval_every=5, device="cpu",
+                  verbose=-1, optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+    xs, ys = h.series("val_acc", by_step=True)
+    assert xs == [5, 10, 15, 20, 25] and len(ys) == 5  # 13 steps per epoch, an evaluation every 5
+    assert h.series("val_acc")[0] == [1, 2]  # by epoch unless asked
+    assert h.series("val_err", by_step=True)[1] == [1 - y for y in ys]
+    level = sorted(ys)[2]
+    assert h.first("val_acc", level, by_step=True) == next(x for x, y in zip(xs, ys) if y >= level)
+    assert h.first("val_acc", 2.0, by_step=True) is None
+
+
 def test_nan_loss_stops_training_with_a_message():
     d = blobs()
 
