@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -201,21 +202,44 @@ def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, axes
 
 
+def repo_root(start: Path | None = None) -> Path | None:
+    """The dlhist repository that holds the working directory (its ``pyproject.toml`` names dlhist), or None."""
+    here = (start or Path.cwd()).resolve()
+    for cand in (here, *here.parents):
+        project = cand / "pyproject.toml"
+        if project.is_file() and 'name = "dlhist"' in project.read_text():
+            return cand
+    return None
 
 
 def save_figure(fig, name: str):
-    """Save ``fig`` as ``images/<name>`` in the repository, for the main README, in full mode only (a smoke run
-    never overwrites committed figures). Outside a clone of the repository (Colab) it does nothing."""
-    from .curriculum import repo_root
+    """Save ``fig`` as ``images/<name>`` in the repository that holds the working directory, for the main README,
+    in full mode only (a smoke run never overwrites committed figures). Outside a clone (Colab) it does nothing."""
     from .settings import is_smoke
 
     if is_smoke():
         return None
-    try:
-        root = repo_root()
-    except FileNotFoundError:
+    root = repo_root()
+    if root is None:
         return None
     path = root / "images" / name
     path.parent.mkdir(exist_ok=True)
     fig.savefig(path, bbox_inches="tight", dpi=100)
     return path
+
+
+def show_source(obj) -> None:
+    """Show the source code of a function or class: as a highlighted code block in Jupyter, as text elsewhere."""
+    import inspect
+
+    src = inspect.getsource(obj).rstrip()
+    where = f"{obj.__module__}.{obj.__qualname__}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(f"`{where}`\n```python\n{src}\n```"))
+    else:
+        print(f"# {where}\n{src}")

@@ -1,13 +1,13 @@
-"""Image segmentation: the ISBI 2012 EM membrane data, U-Net's border-weighted loss, elastic deformation, metrics.
+"""Image segmentation: U-Net's border-weighted loss, elastic deformation, and the metrics of the ISBI 2012 challenge.
 
-Everything works on tensors that live on the device; PIL is used once, to read the PNG files.
+Everything works on tensors that live on the device. The data (``dlhist.data.load_isbi2012``) lives with the other
+datasets.
 
 Conventions. Images ``x`` are float32 ``(N, 1, H, W)``; label maps are int64 ``(N, H, W)`` with ``MEMBRANE = 0``
 (black in the label PNGs) and ``CELL = 1`` (white). For training, ``targets(labels, weights)`` stacks a label map
 and a per-pixel weight map into one float tensor ``(N, 2, H, W)``, so that ``dlhist.fit`` can carry both as ``y``;
 the loss and every metric here accept that stacked form as well as a plain label map.
 
-- data: ``load_isbi2012``, ``read_png``
 - the paper's loss weights: ``connected_components``, ``two_nearest``, ``unet_weights``, ``targets``,
   ``weighted_cross_entropy``
 - augmentation: ``RandomCrops`` (random crops, flips, rotations and elastic deformation in one ``grid_sample``)
@@ -17,65 +17,12 @@ the loss and every metric here accept that stacked form as well as a plain label
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .data import TensorData, fetch
-
 MEMBRANE, CELL = 0, 1
 
-
-# ------------------------------------------------------------------------------------------------------------ data
-
-def read_png(path: str | Path) -> torch.Tensor:
-    """One 8-bit grey PNG as a uint8 tensor ``(H, W)``."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return torch.from_numpy(np.array(im.convert("L"), dtype=np.uint8))
-
-
-def load_isbi2012(device=None, held_out: int = 5, n_train: int | None = None,
-                  normalize: bool = True) -> tuple[TensorData, TensorData]:
-    """The 30 labelled slices of the ISBI 2012 EM stack as ``(train, held_out)`` tensors on ``device``.
-
-    The official test slices have no public labels, so the last ``held_out`` slices of the labelled stack are held
-    out as a contiguous block (neighbouring slices of a serial-section stack look alike, so a random split would
-    leak). ``n_train`` keeps only the first slices of the rest (smoke mode). ``x`` is float32 ``(N, 1, 512, 512)``
-    scaled to [0, 1] and, with ``normalize``, standardised by the training slices' mean and std; ``y`` is int64
-    ``(N, 512, 512)``: ``CELL`` (1) where the label PNG is white, ``MEMBRANE`` (0) where it is black.
-    """
-    root = fetch("isbi2012")
-    n = 30
-    if not 0 < held_out < n:
-        raise ValueError(f"held_out must be between 1 and {n - 1}, not {held_out}")
-    x = torch.stack([read_png(root / "train" / "image" / f"{i}.png") for i in range(n)]).unsqueeze(1)
-    y = torch.stack([read_png(root / "train" / "label" / f"{i}.png") for i in range(n)])
-    x = x.float().div_(255.0)
-    y = (y > 127).long()  # white = cell interior
-    tr, te = slice(0, n - held_out), slice(n - held_out, n)
-    if n_train is not None:
-        tr = slice(0, min(n_train, n - held_out))
-    if normalize:
-        mean, std = x[tr].mean(), x[tr].std()
-        x = (x - mean) / std
-    device = device or "cpu"
-    return TensorData(x[tr], y[tr]).to(device), TensorData(x[te], y[te]).to(device)
-
-
-def load_isbi2012_test(device=None, normalize_like: tuple[float, float] | None = None) -> torch.Tensor:
-    """The 30 unlabelled official test slices, float32 ``(30, 1, 512, 512)`` in [0, 1] (or standardised)."""
-    root = fetch("isbi2012")
-    x = torch.stack([read_png(root / "test" / f"{i}.png") for i in range(30)]).unsqueeze(1).float().div_(255.0)
-    if normalize_like is not None:
-        x = (x - normalize_like[0]) / normalize_like[1]
-    return x.to(device or "cpu")
-
-
-# ----------------------------------------------------------------------------------------- the border-weighted loss
 
 def _run_offsets(mask: torch.Tensor, big: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``run * big`` for the forward and the (flipped) backward sweeps along the last dimension of ``mask``."""

@@ -32,29 +32,63 @@ def mode() -> str:
     return "smoke" if is_smoke() else "full"
 
 
+RESERVED = frozenset(name for name in dir(dict) if not name.startswith("_")) | {"mode", "smoke"}
+
+
+def _same_kind(full_value, smoke_value) -> bool:
+    """Whether a smoke value may stand in for a full one: same type, an int for a float, any value for None,
+    any sequence for a sequence (never a string for a number, nor a bool for an int)."""
+    if full_value is None or smoke_value is None:
+        return True
+    if isinstance(full_value, bool) or isinstance(smoke_value, bool):
+        return isinstance(full_value, bool) and isinstance(smoke_value, bool)
+    if isinstance(full_value, (int, float)):
+        return isinstance(smoke_value, (int, float))
+    if isinstance(full_value, str) or isinstance(smoke_value, str):
+        return isinstance(full_value, str) and isinstance(smoke_value, str)
+    if isinstance(full_value, (list, tuple)):
+        return isinstance(smoke_value, (list, tuple))
+    return isinstance(smoke_value, type(full_value)) or isinstance(full_value, type(smoke_value))
+
+
 class Settings(dict):
     """The settings of one notebook: a dict whose keys are also attributes (``cfg.epochs``).
 
-    ``smoke`` may only override keys that ``full`` declares, so a typo cannot create a setting that full mode
-    silently lacks. ``smoke=None`` forces ``mode`` regardless of the environment (useful in tests).
+    ``smoke`` may only override keys that ``full`` declares, with a value of the same kind, so that a typo cannot
+    create a setting that full mode silently lacks. Names that would hide a dict method or the ``mode``/``smoke``
+    attributes (``items``, ``keys``, ``mode``, ...) are refused. ``mode=`` forces the mode regardless of the
+    environment (useful in tests); otherwise ``DLHIST_SMOKE`` decides, here and nowhere else.
     """
 
     def __init__(self, full: dict, smoke: dict | None = None, *, mode: str | None = None):
         smoke = dict(smoke or {})
+        reserved = sorted(set(full) & RESERVED)
+        if reserved:
+            raise KeyError(f"setting name(s) {reserved} are reserved (dict methods or Settings attributes); "
+                           f"rename them, e.g. {reserved[0]}_")
         unknown = sorted(set(smoke) - set(full))
         if unknown:
             raise KeyError(f"smoke settings {unknown} are not in the full settings {sorted(full)}")
+        wrong = [f"{k}={smoke[k]!r} (full: {full[k]!r})" for k in smoke if not _same_kind(full[k], smoke[k])]
+        if wrong:
+            raise TypeError(f"smoke settings of another type than the full ones: {', '.join(wrong)}")
         chosen = mode or globals()["mode"]()
         if chosen not in ("full", "smoke"):
             raise ValueError(f"mode must be 'full' or 'smoke', not {chosen!r}")
         super().__init__(full)
         if chosen == "smoke":
             self.update(smoke)
-        object.__setattr__(self, "mode", chosen)
+        object.__setattr__(self, "_mode", chosen)
+
+    @property
+    def mode(self) -> str:
+        """``"full"`` or ``"smoke"``."""
+        return self._mode
 
     @property
     def smoke(self) -> bool:
-        return self.mode == "smoke"
+        """True at smoke settings: notebooks test this (``if cfg.smoke``), never the environment."""
+        return self._mode == "smoke"
 
     def __getattr__(self, key):
         try:
@@ -63,6 +97,8 @@ class Settings(dict):
             raise AttributeError(f"no setting {key!r}; the settings are {sorted(self)}") from None
 
     def __setattr__(self, key, value):
+        if key in RESERVED:
+            raise KeyError(f"setting name {key!r} is reserved")
         self[key] = value
 
     def __repr__(self) -> str:

@@ -31,14 +31,16 @@ def test_style_applies_to_the_session():
 
 
 def test_save_figure_only_in_full_mode(monkeypatch, tmp_path):
-    import dlhist.curriculum
-
-    monkeypatch.setattr(dlhist.curriculum, "repo_root", lambda: tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "dlhist"\n')
+    (tmp_path / "topic").mkdir()
+    monkeypatch.chdir(tmp_path / "topic")
     fig, _ = P.subplots(1, 1)
     monkeypatch.setenv("DLHIST_SMOKE", "1")
     assert P.save_figure(fig, "x.png") is None and not (tmp_path / "images").exists()
     monkeypatch.setenv("DLHIST_SMOKE", "0")
     assert P.save_figure(fig, "x.png") == tmp_path / "images" / "x.png" and (tmp_path / "images" / "x.png").exists()
+    monkeypatch.chdir(tmp_path.parent)  # outside a clone: nothing is saved
+    assert P.save_figure(fig, "y.png") is None
 
 
 def test_plot_and_subplots():

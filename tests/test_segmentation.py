@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlhist import data
 from dlhist import segmentation as S
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -240,14 +241,14 @@ def test_load_isbi2012_from_mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
     monkeypatch.setenv("DLHIST_MIRROR", str(SHARED))
     monkeypatch.setenv("DLHIST_OFFLINE", "1")
-    train, held = S.load_isbi2012(held_out=5)
+    train, held = data.load_isbi2012(held_out=5)
     assert train.x.shape == (25, 1, 512, 512) and held.x.shape == (5, 1, 512, 512)
     assert train.y.shape == (25, 512, 512) and train.y.dtype == torch.long
     assert set(train.y.unique().tolist()) == {S.MEMBRANE, S.CELL}
     frac = (train.y == S.MEMBRANE).float().mean().item()
     assert 0.15 < frac < 0.3  # membranes are about a fifth of the pixels
     assert abs(train.x.mean().item()) < 1e-4 and train.x.std().item() == pytest.approx(1, abs=1e-4)
-    small, _ = S.load_isbi2012(held_out=5, n_train=3, normalize=False)
+    small, _ = data.load_isbi2012(held_out=5, n_train=3, normalize=False)
     assert small.x.shape[0] == 3 and 0 <= small.x.min() and small.x.max() <= 1
-    test = S.load_isbi2012_test()
+    test = data.load_isbi2012_test()
     assert test.shape == (30, 1, 512, 512)

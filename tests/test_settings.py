@@ -31,3 +31,26 @@ def test_forced_mode_and_attribute_errors():
         _ = cfg.epochs
     with pytest.raises(ValueError):
         Settings(full={}, mode="quick")
+
+
+def test_smoke_values_must_be_of_the_full_values_kind():
+    """Before: Settings(full=dict(epochs=20), smoke=dict(epochs="1")) was accepted; range(cfg.epochs) failed later."""
+    with pytest.raises(TypeError, match=r"epochs='1' \(full: 20\)"):
+        Settings(full=dict(epochs=20), smoke=dict(epochs="1"), mode="smoke")
+    with pytest.raises(TypeError, match="amp=1"):
+        Settings(full=dict(amp=True), smoke=dict(amp=1), mode="smoke")
+    cfg = Settings(full=dict(lr=0.1, n=None, widths=(32, 800), name="a", grid={"a": 1}),
+                   smoke=dict(lr=1, n=2_000, widths=[32], name="b", grid={"a": 2}), mode="smoke")
+    assert (cfg.lr, cfg.n, cfg.widths, cfg.name, cfg.grid) == (1, 2_000, [32], "b", {"a": 2})
+
+
+@pytest.mark.parametrize("name", ["mode", "smoke", "items", "keys", "values", "get", "update"])
+def test_settings_that_attributes_would_shadow_are_refused(name):
+    """Before: Settings(full=dict(mode="fast")) silently gave cfg.mode == "full", and cfg.items was a method."""
+    with pytest.raises(KeyError, match="reserved"):
+        Settings(full={name: 1}, mode="full")
+    cfg = Settings(full=dict(lr=0.1), mode="full")
+    with pytest.raises(KeyError, match="reserved"):
+        setattr(cfg, name, 1)
+    cfg.lr = 0.2
+    assert cfg["lr"] == 0.2

@@ -118,3 +118,285 @@ def test_checkpoint_round_trip_uses_weights_only(tmp_path):
 
 def test_count_parameters():
     assert train.count_parameters(nn.Linear(784, 800)) == 784 * 800 + 800
+
+
+# ------------------------------------------------------------------------------------ one loop for every kind of model
+
+def test_supervised_fit_is_bit_identical_to_a_bare_loop():
+    d = blobs()
+
+    def run_bare():
+        torch.manual_seed(0)
+        m = model()
+        opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        loader = d.loader(32, shuffle=True, seed=1)
+        for _ in range(2):
+            for x, y in loader:
+                loss = F.cross_entropy(m(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return m
+
+    bare = run_bare()
+    torch.manual_seed(0)
+    m = model()
+    train.fit(m, d.loader(32, shuffle=True, seed=1), 2, device="cpu", verbose=-1,
+              optimizer=lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9))
+    assert all(torch.equal(a, b) for a, b in zip(bare.state_dict().values(), m.state_dict().values()))
+
+
+class TinyLM(nn.Module):
+    """A bigram language model whose forward(idx, targets) returns the loss, as nanoGPT's does."""
+
+    def __init__(self, vocab=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, vocab)
+
+    def forward(self, idx, targets):
+        logits = self.emb(idx)
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+def cyclic_tokens(n=64, t=12, vocab=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, vocab, (n, 1), generator=g)
+    seq = (start + torch.arange(t + 1)) % vocab  # the next token is always the current one plus one
+    return data.TensorData(seq[:, :-1], seq[:, 1:])
+
+
+def test_a_model_that_computes_its_own_loss_trains():
+    d = cyclic_tokens()
+    h = train.fit(TinyLM(), d.loader(16, shuffle=True), 5, loss_fn=None, val=d.loader(64), device="cpu",
+                  verbose=-1, optimizer=lambda p: torch.optim.Adam(p, lr=0.1))
+    assert h.steps[-1]["loss"] < 0.5 * h.steps[0]["loss"]
+    assert h.last("val_loss") < 0.5 and "train_acc" not in h.keys()  # accuracy is for supervised outputs only
+
+
+class TinyVAE(nn.Module):
+    def __init__(self, d=4, z=2):
+        super().__init__()
+        self.enc, self.dec = nn.Linear(d, 2 * z), nn.Linear(z, d)
+
+    def forward(self, x):
+        mu, logvar = self.enc(x).chunk(2, dim=1)
+        zs = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        recon = ((self.dec(zs) - x) ** 2).sum(1).mean()
+        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1).mean()
+        return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+
+def test_a_model_returning_a_dict_of_losses_logs_each_part():
+    torch.manual_seed(0)
+    x = torch.randn(256, 2) @ torch.randn(2, 4) * 2
+    loader = data.TensorLoader(x, batch_size=32, shuffle=True, seed=0)  # batches are 1-tuples
+    h = train.fit(TinyVAE(), loader, 20, loss_fn=None, val=data.TensorLoader(x, batch_size=256), device="cpu",
+                  verbose=-1, optimizer=lambda p: torch.optim.Adam(p, lr=0.02))
+    assert {"loss", "recon", "kl", "train_recon", "train_kl", "val_loss", "val_recon"} <= set(h.keys())
+    assert h.epochs[-1]["train_loss"] < 0.5 * h.epochs[0]["train_loss"]
+    assert h.epochs[-1]["train_loss"] == pytest.approx(h.epochs[-1]["train_recon"] + h.epochs[-1]["train_kl"])
+
+
+def test_a_step_function_trains_any_objective():
+    """A diffusion-style objective: predict the noise added to the data at a random noise level."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 2) * 0.1 + torch.tensor([2.0, -1.0])
+    net = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    def noise_loss(m, batch):
+        x0 = batch[0]
+        t = torch.rand(x0.shape[0], 1)
+        eps = torch.randn_like(x0)
+        xt = (1 - t).sqrt() * x0 + t.sqrt() * eps
+        return F.mse_loss(m(torch.cat([xt, t], 1)), eps)
+
+    h = train.fit(net, data.TensorLoader(x, batch_size=64, shuffle=True, seed=0), 15, step=noise_loss,
+                  device="cpu", verbose=-1)
+    first, last = h.epochs[0]["train_loss"], h.epochs[-1]["train_loss"]
+    assert last < 0.7 * first
+
+
+class TinyGAN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.generator = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+        self.discriminator = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+
+
+def test_two_optimizers_a_gan_on_2d_gaussians():
+    torch.manual_seed(0)
+    real = torch.randn(1024, 2) * 0.2 + torch.tensor([3.0, 3.0])
+    gan = TinyGAN()
+    bce = F.binary_cross_entropy_with_logits
+
+    def d_step(m, batch):
+        x = batch[0]
+        fake = m.generator(torch.randn(x.shape[0], 2)).detach()
+        d_real, d_fake = m.discriminator(x), m.discriminator(fake)
+        return {"loss": bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake)),
+                "real_score": torch.sigmoid(d_real).mean()}
+
+    def g_step(m, batch):
+        d_fake = m.discriminator(m.generator(torch.randn(batch[0].shape[0], 2)))
+        return bce(d_fake, torch.ones_like(d_fake))  # the non-saturating loss
+
+    def distance():
+        with torch.no_grad():
+            return (gan.generator(torch.randn(2000, 2)).mean(0) - real.mean(0)).norm().item()
+
+    before = distance()
+    h = train.fit(gan, data.TensorLoader(real, batch_size=64, shuffle=True, seed=0), 30,
+                  step={"d": d_step, "g": g_step}, device="cpu", verbose=-1,
+                  optimizer={"d": lambda m: torch.optim.Adam(m.discriminator.parameters(), lr=2e-3),
+                             "g": lambda m: torch.optim.Adam(m.generator.parameters(), lr=2e-3)})
+    assert {"loss_d", "loss_g", "d_real_score", "train_loss_d", "train_loss_g"} <= set(h.keys())
+    assert "loss" not in h.keys()
+    assert len(h.series("loss_g")[1]) == 30 * 16  # per step, with no by_step needed
+    assert distance() < 0.3 * before  # the generator moved its samples onto the data
+    with pytest.raises(ValueError, match="same names"):
+        train.fit(TinyGAN(), data.TensorLoader(real, batch_size=64), 1, step={"d": d_step, "g": g_step},
+                  optimizer={"g": None, "d": None}, device="cpu", verbose=-1)
+    with pytest.raises(TypeError, match="dict of steps"):
+        train.fit(TinyGAN(), data.TensorLoader(real, batch_size=64), 1, step=d_step, device="cpu", verbose=-1,
+                  optimizer={"d": lambda m: torch.optim.Adam(m.discriminator.parameters())})
+
+
+class MaskedMean(nn.Module):
+    """Classifies padded sequences from the mean of their unpadded embeddings."""
+
+    def __init__(self, vocab=10):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 8, padding_idx=0)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, tokens, mask, labels):
+        e = (self.emb(tokens) * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        return F.cross_entropy(self.out(e), labels)
+
+
+def padded_batches(n_batches=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n_batches):
+        lengths = torch.randint(1, 7, (8,), generator=g)
+        labels = torch.randint(0, 2, (8,), generator=g)
+        tokens = torch.randint(1, 5, (8, 6), generator=g) + 5 * labels.unsqueeze(1)  # class 1 uses tokens 6-9
+        mask = (torch.arange(6) < lengths.unsqueeze(1)).float()
+        yield {"tokens": tokens.clamp(max=9) * mask.long(), "mask": mask, "labels": labels}
+
+
+def test_dict_batches_of_padded_sequences_with_masks():
+    batches = list(padded_batches())
+    h = train.fit(MaskedMean(), batches, 10, loss_fn=None, device="cpu", verbose=-1, val=batches[:4],
+                  optimizer=lambda p: torch.optim.Adam(p, lr=0.05))
+    assert h.epochs[-1]["train_loss"] < 0.3 * h.epochs[0]["train_loss"] and h.last("val_loss") < 0.2
+
+
+class Stream(torch.utils.data.IterableDataset):
+    def __init__(self, n=200):
+        self.n = n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(0)
+        for _ in range(self.n):
+            y = torch.randint(0, 2, (), generator=g)
+            yield torch.randn(2, generator=g) + 3 * (2 * y.float() - 1), y
+
+
+def test_loaders_without_length_take_a_step_budget():
+    loader = torch.utils.data.DataLoader(Stream(), batch_size=20)  # len() raises TypeError
+    with pytest.raises(ValueError, match="no length.*steps="):
+        train.fit(model(), loader, 2, device="cpu", verbose=-1)
+    h = train.fit(model(), loader, steps=25, device="cpu", verbose=-1, val=blobs().loader(100),
+                  optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+    assert h.steps[-1]["step"] == 25 and len(h.epochs) == 3  # 10 batches per pass: passes of 10, 10 and 5 steps
+    assert h.last("val_acc") > 0.95
+
+    def endless():
+        d = blobs()
+        while True:
+            yield from d.loader(32, shuffle=True)
+
+    h = train.fit(model(), endless(), steps=30, device="cpu", verbose=-1)
+    assert len(h.steps) == 30 and len(h.epochs) == 1
+    with pytest.raises(ValueError, match="epochs= .* or steps="):
+        train.fit(model(), endless(), device="cpu", verbose=-1)
+
+
+def test_scheduler_spans_the_step_budget_of_a_loader_without_length():
+    """Before: the epoch count was passed as the number of steps, so the LR reached 0 after a few steps."""
+    loader = torch.utils.data.DataLoader(Stream(1000), batch_size=10)
+    h = train.fit(model(), loader, steps=40, device="cpu", verbose=-1, scheduler=train.cosine_schedule(),
+                  optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+    lrs = [s["lr"] for s in h.steps]
+    assert lrs[0] == pytest.approx(0.1) and lrs[19] == pytest.approx(0.05, abs=0.005) and lrs[-1] > 0
+    d = blobs()  # with epochs and a length, the budget is the shorter of the two
+    h = train.fit(model(), d.loader(40), 5, steps=12, device="cpu", verbose=-1, scheduler=train.cosine_schedule())
+    assert len(h.steps) == 12 and h.steps[-1]["lr"] > 0 and len(h.epochs) == 2
+
+
+def test_step_errors_are_clear():
+    d = blobs()
+    with pytest.raises(ValueError, match="scalar loss"):
+        train.fit(model(), d.loader(32), 1, step=lambda m, b: m(b[0]), device="cpu", verbose=-1)
+    with pytest.raises(ValueError, match="without a 'loss' entry"):
+        train.fit(model(), d.loader(32), 1, step=lambda m, b: {"l": m(b[0]).sum()}, device="cpu", verbose=-1)
+    with pytest.raises(ValueError, match="supervised batch"):
+        train.fit(model(), [torch.zeros(4, 2)], 1, device="cpu", verbose=-1)
+    with pytest.raises(ValueError, match="positive integer"):
+        train.fit(model(), d.loader(32), 0, device="cpu", verbose=-1)
+
+
+def test_nan_in_a_gan_phase_names_the_phase():
+    gan = TinyGAN()
+    with pytest.raises(train.TrainingDiverged, match="loss_g is nan at step 1"):
+        train.fit(gan, [(torch.zeros(4, 2),)], 1, device="cpu", verbose=-1,
+                  step={"d": lambda m, b: m.discriminator(b[0]).mean(),
+                        "g": lambda m, b: m.generator(b[0]).mean() * float("nan")},
+                  optimizer={"d": lambda m: torch.optim.SGD(m.discriminator.parameters(), lr=0.1),
+                             "g": lambda m: torch.optim.SGD(m.generator.parameters(), lr=0.1)})
+
+
+def test_fit_writes_a_checkpoint_every_epoch(tmp_path):
+    d = blobs()
+    m = model()
+    train.fit(m, d.loader(32), 2, device="cpu", verbose=-1, checkpoint=tmp_path / "ck.pt")
+    m2 = model()
+    assert train.load_checkpoint(tmp_path / "ck.pt", m2) == {"epoch": 2, "step": 26}
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
+
+
+def test_evaluate_a_model_without_parameters():
+    with pytest.raises(ValueError, match="without parameters; pass device="):
+        train.evaluate(nn.Identity(), [(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))])
+    res = train.evaluate(nn.Identity(), [(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))], device="cpu")
+    assert res["acc"] == 1.0
+
+
+def test_what_saves_must_load(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+
+    from dlhist.settings import Settings
+
+    m = model()
+    meta = {"cfg": Settings({"epochs": 3, "widths": (1, 2)}, mode="full"), "acc": np.float32(0.5),
+            "n": np.int64(7), "where": Path("/tmp/x"), "curve": [1.0, 2.0]}
+    path = train.save_checkpoint(tmp_path / "m.pt", m, **meta)
+    back = train.load_checkpoint(path, model())
+    assert back == {"cfg": {"epochs": 3, "widths": [1, 2]}, "acc": 0.5, "n": 7, "where": "/tmp/x",
+                    "curve": [1.0, 2.0]}
+    with pytest.raises(TypeError, match="metadata bad is a object"):
+        train.save_checkpoint(tmp_path / "b.pt", m, bad=object())
+
+
+def test_files_that_are_not_checkpoints_are_refused_with_a_reason(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        train.load_checkpoint(tmp_path / "notes.txt", model())
+    torch.save(torch.zeros(3), tmp_path / "t.pt")
+    with pytest.raises(ValueError, match=r"bare tensor of shape \(3,\)"):
+        train.load_checkpoint(tmp_path / "t.pt", model())
+    torch.save(model().state_dict(), tmp_path / "sd.pt")
+    with pytest.raises(ValueError, match="bare state_dict"):
+        train.load_checkpoint(tmp_path / "sd.pt", model())

@@ -19,27 +19,32 @@ GELU_TANH_COEF = 0.044715
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
-    """max(0, x): the identity for positive inputs, an exact zero otherwise."""
-    return torch.where(x > 0, x, torch.zeros_like(x))
+    """max(0, x): the identity for positive inputs, an exact zero otherwise; NaN stays NaN, as in ``torch.relu``.
+
+    The test is ``x <= 0`` rather than ``x > 0``: every comparison with NaN is false, so NaN falls on the identity
+    branch and propagates (and so does its gradient), instead of being silently replaced by 0.
+    """
+    return torch.where(x <= 0, torch.zeros_like(x), x)
 
 
 def relu_grad(x: torch.Tensor) -> torch.Tensor:
-    """1 where x > 0, else 0 (PyTorch also takes 0 at x = 0)."""
-    return (x > 0).to(x.dtype)
+    """0 where x <= 0 (PyTorch also takes 0 at x = 0), else 1; 1 at NaN too, like autograd through ``torch.relu``."""
+    return (~(x <= 0)).to(x.dtype)
 
 
 def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """x for x > 0, alpha * (exp(x) - 1) otherwise: ReLU with a smooth negative saturation at -alpha.
 
     The inner ``where`` feeds exp() only non-positive values: exp() of a large input on the branch the outer
-    ``where`` discards would be inf, and its gradient 0 * inf a NaN in the backward pass.
+    ``where`` discards would be inf, and its gradient 0 * inf a NaN in the backward pass. Both test ``x <= 0`` so
+    that NaN takes the identity branch: NaN out, and gradient 1, exactly like ``F.elu``.
     """
-    return torch.where(x > 0, x, alpha * torch.expm1(torch.where(x > 0, 0.0, x)))
+    return torch.where(x <= 0, alpha * torch.expm1(torch.where(x <= 0, x, 0.0)), x)
 
 
 def elu_grad(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    """1 for x > 0, alpha * exp(x) otherwise."""
-    return torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.where(x > 0, 0.0, x)))
+    """alpha * exp(x) for x <= 0, else 1 (NaN included, as in PyTorch's ELU backward)."""
+    return torch.where(x <= 0, alpha * torch.exp(torch.where(x <= 0, x, 0.0)), torch.ones_like(x))
 
 
 def normal_cdf(x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,15 @@
 """Optimizers from scratch: SGD with (Nesterov) momentum, AdaGrad, RMSProp, Adam (Kingma & Ba 2014) and AdamW.
 
 Each is a small ``torch.optim.Optimizer`` subclass that writes its update rule out in a few lines, so it plugs into
-``dlhist.fit`` and learning-rate schedulers like PyTorch's own. ``tests/test_scratch_optim.py`` checks every one
+``dlhist.fit`` and learning-rate schedulers like PyTorch's own. ``tests/scratch/test_optim.py`` checks every one
 against its PyTorch twin step by step. ``weight_decay`` is classic L2 regularisation: ``wd * p`` is added to the
 gradient (as in PyTorch's ``Adam``); ``AdamW`` decouples it (Loshchilov & Hutter 2019).
+
+As in ``torch.optim``, every option is a default that a parameter group may override (``[{"params": weights},
+{"params": biases, "weight_decay": 0.0}]``), and each step reads the options of each group afresh, so schedulers
+and hand edits of ``opt.param_groups`` take effect. Invalid options (a negative learning rate, ``eps``, momentum or
+weight decay, betas outside [0, 1), Nesterov without momentum) raise ``ValueError``, for the defaults and for every
+group added.
 """
 
 from __future__ import annotations
@@ -12,15 +18,53 @@ import torch
 from torch.optim import Optimizer
 
 
+def _check_at_least(group: dict, key: str, what: str, low: float = 0.0) -> None:
+    if key in group and not group[key] >= low:  # "not >=" also refuses NaN
+        raise ValueError(f"Invalid {what}: {group[key]} (it must be >= {low}); fix {key}={group[key]!r}")
+
+
+def _check_betas(group: dict) -> None:
+    for i, beta in enumerate(group.get("betas", ())):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}; betas must lie in [0, 1), got "
+                             f"{tuple(group['betas'])}")
+
+
+def _check_nesterov(group: dict) -> None:
+    if group.get("nesterov") and not group.get("momentum", 0) > 0:
+        raise ValueError(f"Nesterov momentum needs momentum > 0, got momentum={group.get('momentum', 0)}; "
+                         "set momentum (e.g. 0.9) or nesterov=False")
+
+
+def _check_options(group: dict) -> None:
+    """Refuse the options ``torch.optim`` refuses, with ``ValueError`` naming the option and its value."""
+    _check_at_least(group, "lr", "learning rate")
+    for key in ("eps", "momentum", "weight_decay", "alpha"):
+        _check_at_least(group, key, f"{key} value")
+    _check_betas(group)
+    _check_nesterov(group)
+
+
 class _Scratch(Optimizer):
-    """Shared plumbing: the closure, and the loop over parameters that have a gradient."""
+    """Shared plumbing: validation of every group's options, the closure, and the loop over parameters that have a
+    gradient. ``weight_decay`` is L2 (added to the gradient) unless a subclass sets ``decoupled_decay``."""
+
+    decoupled_decay = False
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)  # fills in the defaults the group does not set
+        try:
+            _check_options(self.param_groups[-1])
+        except ValueError:
+            self.param_groups.pop()  # a refused group is not kept
+            raise
 
     def _params(self):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     grad = p.grad
-                    if group["weight_decay"]:
+                    if group["weight_decay"] and not self.decoupled_decay:
                         grad = grad.add(p, alpha=group["weight_decay"])  # L2: d/dp (wd/2 |p|^2) = wd * p
                     yield group, p, grad, self.state[p]
 
@@ -45,8 +89,6 @@ class SGD(_Scratch):
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
-        if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay))
 
     def update(self, group, p, grad, state):
@@ -108,8 +150,6 @@ class Adam(_Scratch):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, bias_correction: bool = True):
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"betas must lie in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       bias_correction=bias_correction))
 
@@ -132,16 +172,22 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019), like ``torch.optim.AdamW``.
 
     p <- p (1 - lr wd), then the plain Adam step: the decay stays out of m and v, so every weight shrinks by the same
-    factor, however large its gradients. (In ``Adam``, ``weight_decay`` is L2: it joins the gradient.)
+    factor, however large its gradients. (In ``Adam``, ``weight_decay`` is L2: it joins the gradient.) Each group's
+    own ``weight_decay`` and ``lr`` are used, so ``{"params": biases, "weight_decay": 0.0}`` leaves biases undecayed.
     """
+
+    decoupled_decay = True  # weight_decay shrinks the weights here, and never joins the gradient
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps)  # no L2 term in the gradient
-        self.defaults["decoupled_decay"] = weight_decay
-        for group in self.param_groups:
-            group.setdefault("decoupled_decay", weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:  # a state dict saved before the decay moved into each group's weight_decay
+            if "decoupled_decay" in group:
+                group["weight_decay"] = group.pop("decoupled_decay")
 
     def update(self, group, p, grad, state):
-        p.mul_(1 - group["lr"] * group["decoupled_decay"])  # shrink the weight, outside the adaptive step
+        p.mul_(1 - group["lr"] * group["weight_decay"])  # shrink the weight, outside the adaptive step
         super().update(group, p, grad, state)

@@ -100,3 +100,75 @@ def test_subsampling_layer():
     torch.testing.assert_close(layer(x), expected)
     layer(x).sum().backward()
     assert layer.coef.grad is not None and layer.bias.grad.shape == (6,)
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_loop])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_unbatched_input_works_like_pytorch(fn, with_bias):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(3, 9, 8, generator=g, dtype=torch.float64)  # (C, H, W), as F.conv2d accepts
+    weight = torch.randn(4, 3, 3, 2, generator=g, dtype=torch.float64)
+    bias = torch.randn(4, generator=g, dtype=torch.float64) if with_bias else None
+    ours, ref = fn(x, weight, bias, stride=(2, 1), padding=1), F.conv2d(x, weight, bias, stride=(2, 1), padding=1)
+    assert ours.shape == ref.shape == (4, 5, 9)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
+
+
+def test_unbatched_pooling_and_subsampling_work_like_pytorch():
+    x = torch.randn(6, 8, 12, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for ours, ref in ((max_pool2d, F.max_pool2d), (avg_pool2d, F.avg_pool2d)):
+        out = ours(x, 2)
+        assert out.shape == ref(x, 2).shape == (6, 4, 6)
+        torch.testing.assert_close(out, ref(x, 2), rtol=0, atol=1e-12)
+    layer = Subsampling(6)
+    with torch.no_grad():
+        layer.coef.copy_(torch.arange(1.0, 7.0))
+    torch.testing.assert_close(layer(x.float()), F.avg_pool2d(x.float(), 2) * torch.arange(1.0, 7.0).view(-1, 1, 1))
+    torch.testing.assert_close(layer(x.float()[None])[0], layer(x.float()))
+    with pytest.raises(ValueError, match=r"6 maps.*\(1, 3, 8, 12\) has 3 channels"):
+        layer(torch.randn(1, 3, 8, 12))
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_loop])
+@pytest.mark.parametrize("x_shape,w_shape,bias_shape,padding,match", [
+    ((1, 1, 4, 4), (2, 1, 5, 5), None, 0, r"kernel 5x5 .* larger than the input 4x4"),
+    ((1, 1, 4, 6), (2, 1, 3, 7), None, 0, r"kernel 3x7 .* larger than the input 4x6"),
+    ((1, 1, 3, 3), (2, 1, 7, 7), None, 1, r"kernel 7x7 .* larger than the input 3x3 padded to 5x5"),
+    ((3, 5, 5), (2, 3, 6, 6), None, 0, r"kernel 6x6 .* larger than the input 5x5 \(input of shape \(3, 5, 5\)\)"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), (3,), 0, r"bias of shape \(3,\).*\(4,\).*4 output channels"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), (1, 4), 0, r"bias of shape \(1, 4\)"),
+    ((2, 2, 8, 8), (4, 3, 3, 3), None, 0, r"input channels.*\(2, 2, 8, 8\).*\(4, 3, 3, 3\)"),
+    ((2, 8, 8), (4, 3, 3, 3), None, 0, r"input channels.*\(2, 8, 8\).*\(4, 3, 3, 3\)"),
+    ((8, 8), (4, 3, 3, 3), None, 0, r"\(C, H, W\) or \(N, C, H, W\).*\(8, 8\)"),
+    ((1, 3, 8, 8), (3, 3, 3), None, 0, r"weight.*\(O, C, kH, kW\).*\(3, 3, 3\)"),
+])
+def test_bad_shapes_raise_valueerror_naming_them(fn, x_shape, w_shape, bias_shape, padding, match):
+    x, w = torch.randn(*x_shape), torch.randn(*w_shape)
+    bias = torch.randn(*bias_shape) if bias_shape else None
+    with pytest.raises(ValueError, match=match):
+        fn(x, w, bias, padding=padding)
+
+
+@pytest.mark.parametrize("fn", [conv2d, conv2d_loop])
+def test_bad_stride_or_padding_raise_valueerror(fn):
+    x, w = torch.randn(1, 1, 6, 6), torch.randn(1, 1, 3, 3)
+    with pytest.raises(ValueError, match="stride"):
+        fn(x, w, stride=0)
+    with pytest.raises(ValueError, match="padding"):
+        fn(x, w, padding=-1)
+
+
+def test_kernel_that_just_fits_after_padding_works():
+    x, w = torch.randn(1, 1, 3, 3), torch.randn(2, 1, 5, 5)
+    torch.testing.assert_close(conv2d(x, w, padding=1), F.conv2d(x, w, padding=1))
+    torch.testing.assert_close(conv2d_loop(x, w, padding=1), F.conv2d(x, w, padding=1))
+
+
+@pytest.mark.parametrize("pool", [avg_pool2d, max_pool2d])
+def test_pooling_rejects_bad_shapes_and_sizes(pool):
+    with pytest.raises(ValueError, match=r"\(C, H, W\) or \(N, C, H, W\).*\(4, 4\)"):
+        pool(torch.randn(4, 4))
+    with pytest.raises(ValueError, match="size"):
+        pool(torch.randn(1, 1, 4, 4), 0)
+    with pytest.raises(ValueError, match=r"2x2 maps do not split into 4x4 blocks"):
+        pool(torch.randn(1, 2, 2), 4)

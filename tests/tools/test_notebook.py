@@ -4,7 +4,7 @@ import os
 import nbformat
 import pytest
 
-from dlhist import cli, curriculum, notebook
+from dlhist.tools import cli, curriculum, notebook
 
 
 def test_clean_text_keeps_what_a_terminal_shows():
@@ -55,7 +55,7 @@ for i in range(3):
 print()
 
 # %%
-dlhist.record("n", ours=cfg.n, paper=50, paper_source="nowhere", higher_is_better=True)
+dlhist.record("n", ours=cfg.n, paper=50, paper_source="nowhere", higher_is_better=True, headline=True)
 dlhist.finish()
 """
 

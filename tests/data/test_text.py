@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlhist import text
+from dlhist.data import text
 
 
 def test_vocab_round_trip_and_sorted_ids():

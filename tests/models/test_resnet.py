@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlhist.scratch.resnet import Block, CifarNet, ShortcutA, layer_grad_norms
+from dlhist.models import CifarNet, layer_grad_norms
+from dlhist.scratch.resnet import Block, ShortcutA
 
 
 def _batch(n=4, c=3, hw=8, seed=0):

@@ -1,4 +1,5 @@
-"""Notebook tooling: the shared header cells (Colab badge, setup), cleaning saved outputs, headless execution.
+"""Notebook tooling: the shared header cells (Colab badge, setup), cleaning saved outputs, headless execution,
+and converting percent-format sources. Repo tooling: never imported by the kernel side of dlhist.
 
 The repository URL lives here and only here (``REPO``); ``dlhist headers`` writes it into every notebook.
 """
@@ -147,23 +148,6 @@ def execute(path: Path, *, smoke: bool, results: Path | None, timeout: int = 180
     seconds = time.perf_counter() - start
     clean(nb)
     return nb, seconds
-
-
-def show_source(obj) -> None:
-    """Show the source code of a function or class: as a highlighted code block in Jupyter, as text elsewhere."""
-    import inspect
-
-    src = inspect.getsource(obj).rstrip()
-    where = f"{obj.__module__}.{obj.__qualname__}"
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
-        display(Markdown(f"`{where}`\n```python\n{src}\n```"))
-    else:
-        print(f"# {where}\n{src}")
 
 
 def from_percent(text: str):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlhist import cifar
+from dlhist.data import images as cifar
 
 
 class FakeCIFAR10:

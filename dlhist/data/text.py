@@ -16,7 +16,8 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 
-from .data import TensorData, fetch
+from .registry import fetch
+from .tensors import TensorData
 
 TEXT_FILES = {"tinyshakespeare": "input.txt"}
 

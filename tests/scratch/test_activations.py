@@ -78,3 +78,27 @@ def test_activation_layer_in_an_mlp_matches_builtin(fn, ref):
     x = torch.randn(9, 20)
     torch.testing.assert_close(ours(x), theirs(x))
     assert fn.__name__ in repr(ours)
+
+
+SPECIAL = torch.tensor([float("nan"), -0.0, 0.0, 1.5, -1.5, float("inf"), -float("inf")], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_nan_and_infinities_propagate_like_pytorch(name):
+    """NaN in gives NaN out (never a silent 0), and autograd and the hand derivative match PyTorch's there too."""
+    ours, ref, hand = PAIRS[name]
+    xa, xb = SPECIAL.clone().requires_grad_(), SPECIAL.clone().requires_grad_()
+    ya, yb = ours(xa), ref(xb)
+    assert torch.isnan(ya[0]), f"{name}(nan) = {ya[0].item()}: the NaN is hidden"
+    tol = dict(TOL[torch.float64], equal_nan=True)
+    torch.testing.assert_close(ya, yb, **tol)
+    (ga,) = torch.autograd.grad(ya.sum(), xa)
+    (gb,) = torch.autograd.grad(yb.sum(), xb)
+    torch.testing.assert_close(ga, gb, **tol)
+    torch.testing.assert_close(hand(SPECIAL), gb, **tol)
+
+
+def test_relu_of_nan_is_nan_in_a_layer():
+    x = torch.tensor([[1.0, float("nan"), -2.0]])
+    assert torch.isnan(Activation(relu)(x)[0, 1]) and torch.isnan(F.relu(x)[0, 1])
+    assert relu_grad(torch.tensor([float("nan")])).item() == 1.0  # torch.relu's backward passes NaN's gradient on

@@ -95,3 +95,37 @@ def test_adam_update_is_the_optimizers_rule(decoupled):
         p.grad = g.clone()
         opt.step()
         torch.testing.assert_close(p.detach(), w, rtol=0, atol=1e-12)
+
+
+def test_adamw_no_decay_on_biases_follows_the_hand_rule_and_torch():
+    """The usual recipe, a group of biases with ``weight_decay=0``: biases take plain Adam steps, weights AdamW's."""
+    torch.manual_seed(2)
+    w0, b0 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+    grads = [(torch.randn(4, 3, dtype=torch.float64), torch.randn(4, dtype=torch.float64)) for _ in range(10)]
+    hand = {"w": (w0.clone(), torch.zeros_like(w0), torch.zeros_like(w0)),
+            "b": (b0.clone(), torch.zeros_like(b0), torch.zeros_like(b0))}
+    ours = [w0.clone().requires_grad_(), b0.clone().requires_grad_()]
+    ref = [w0.clone().requires_grad_(), b0.clone().requires_grad_()]
+    opts = [cls([{"params": [ps[0]]}, {"params": [ps[1]], "weight_decay": 0.0}], lr=0.05, weight_decay=0.3)
+            for cls, ps in ((AdamW, ours), (torch.optim.AdamW, ref))]
+    for t, (gw, gb) in enumerate(grads, 1):
+        w, m, v = hand["w"]
+        adam_update(w, gw, m, v, t, lr=0.05, wd=0.3, decoupled=True)
+        b, m, v = hand["b"]
+        adam_update(b, gb, m, v, t, lr=0.05, wd=0.0, decoupled=True)
+        for ps, opt in zip((ours, ref), opts):
+            ps[0].grad, ps[1].grad = gw.clone(), gb.clone()
+            opt.step()
+    for p, r, h in zip(ours, ref, (hand["w"][0], hand["b"][0])):
+        torch.testing.assert_close(p.detach(), r.detach(), rtol=0, atol=1e-12)
+        torch.testing.assert_close(p.detach(), h, rtol=0, atol=1e-12)
+
+
+def test_adamw_state_dict_round_trip_keeps_each_groups_decay():
+    p, q = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opt = AdamW([{"params": [p]}, {"params": [q], "weight_decay": 0.0}], lr=0.1, weight_decay=0.5)
+    state = opt.state_dict()
+    assert [g["weight_decay"] for g in state["param_groups"]] == [0.5, 0.0]
+    fresh = AdamW([{"params": [p]}, {"params": [q]}], lr=0.1)
+    fresh.load_state_dict(state)
+    assert [g["weight_decay"] for g in fresh.param_groups] == [0.5, 0.0]

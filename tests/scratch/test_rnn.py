@@ -1,0 +1,70 @@
+import pytest
+import torch
+from torch import nn
+
+from dlhist import check
+from dlhist.scratch.rnn import GRUCell, LSTMCell, Recurrent, RNNCell
+
+NAMES = {f"cell.{k}": f"{k}_l0" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def sequence(t=7, b=3, n=5, seed=0):
+    return torch.randn(t, b, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+class Outputs(nn.Module):
+    """The outputs and the final state of a recurrent module, as a flat tuple of tensors (PyTorch's final states
+    have a leading layer dimension, ours do not)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        out, state = self.m(x)
+        states = state if isinstance(state, tuple) else (state,)
+        return (out, *(s.squeeze(0) if s.dim() == 3 else s for s in states))
+
+
+@pytest.mark.parametrize("ours, twin", [(RNNCell, nn.RNN), (LSTMCell, nn.LSTM), (GRUCell, nn.GRU)])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_cells_match_pytorch_outputs_states_and_gradients(ours, twin, batch_first):
+    x = sequence()
+    if batch_first:
+        x = x.transpose(0, 1).contiguous()
+    mine = Outputs(Recurrent(ours(5, 4), batch_first=batch_first))
+    ref = Outputs(twin(5, 4, batch_first=batch_first))
+    names = {f"m.{k}": f"m.{v}" for k, v in NAMES.items()}
+    assert check.module_diff(mine, ref, x, names=names) < 1e-12
+
+
+def test_lstm_1997_is_pytorchs_lstm_with_the_forget_gate_held_open():
+    """Without a forget gate, f = 1: nn.LSTM gives the same with zero forget weights and a large forget bias."""
+    torch.manual_seed(0)
+    x = sequence().float()
+    ref = nn.LSTM(5, 4)
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_hh_l0"):
+            getattr(ref, name)[4:8] = 0
+        ref.bias_ih_l0[4:8] = 30.0  # sigmoid(30) is 1.0 in float32
+    mine = LSTMCell(5, 4, forget_gate=False)
+    mine.load_state_dict({k: getattr(ref, f"{k}_l0") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+    out, (h, c) = Recurrent(mine)(x)
+    out_ref, (h_ref, c_ref) = ref(x)
+    assert check.max_diff([out, h, c[None]], [out_ref, h_ref[0], c_ref]) < 1e-6
+    # the constant error carousel: with f = 1 the cell state is the running sum of i * g
+    step = LSTMCell(5, 4, forget_gate=False)
+    h0, c0 = torch.zeros(3, 4), torch.randn(3, 4)
+    _, c1 = step(torch.zeros(3, 5), (h0, c0))
+    gi, gh = step._affine(torch.zeros(3, 5), h0)
+    i, _, g, _ = (gi + gh).chunk(4, dim=1)
+    torch.testing.assert_close(c1, c0 + torch.sigmoid(i) * torch.tanh(g))
+
+
+def test_shape_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"x_t of shape \(batch, 5\), got \(3, 6\)"):
+        GRUCell(5, 4)(torch.zeros(3, 6))
+    with pytest.raises(ValueError, match=r"3-D sequence \(T, B, input\), got shape \(3, 5\)"):
+        Recurrent(RNNCell(5, 4))(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match="positive"):
+        LSTMCell(0, 4)
