@@ -49,6 +49,13 @@ class _Cell(nn.Module):
             raise ValueError(f"{type(self).__name__} expects x_t of shape (batch, {self.input_size}), "
                              f"got {tuple(x.shape)}")
 
+    def _check_state(self, x: torch.Tensor, *states: torch.Tensor) -> None:
+        want = (x.shape[0], self.hidden_size)
+        for name, s in zip(("h", "c"), states):
+            if tuple(s.shape) != want:
+                raise ValueError(f"{type(self).__name__}: the state {name} must have shape (batch, hidden) = {want} "
+                                 f"for x_t of shape {tuple(x.shape)}, got {tuple(s.shape)}")
+
     def _affine(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         gi = x @ self.weight_ih.t()
         gh = h @ self.weight_hh.t()
@@ -66,6 +73,7 @@ class RNNCell(_Cell):
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
         h = self.initial_state(x.shape[0], x) if h is None else h
+        self._check_state(x, h)
         gi, gh = self._affine(x, h)
         return torch.tanh(gi + gh)
 
@@ -90,6 +98,7 @@ class LSTMCell(_Cell):
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         self._check(x)
         h, c = self.initial_state(x.shape[0], x) if state is None else state
+        self._check_state(x, h, c)
         gi, gh = self._affine(x, h)
         i, f, g, o = (gi + gh).chunk(4, dim=1)
         i, o, g = torch.sigmoid(i), torch.sigmoid(o), torch.tanh(g)
@@ -105,6 +114,7 @@ class GRUCell(_Cell):
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x)
         h = self.initial_state(x.shape[0], x) if h is None else h
+        self._check_state(x, h)
         gi, gh = self._affine(x, h)
         ir, iz, in_ = gi.chunk(3, dim=1)
         hr, hz, hn = gh.chunk(3, dim=1)

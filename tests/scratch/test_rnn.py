@@ -66,5 +66,9 @@ def test_shape_errors_name_the_shapes():
         GRUCell(5, 4)(torch.zeros(3, 6))
     with pytest.raises(ValueError, match=r"3-D sequence \(T, B, input\), got shape \(3, 5\)"):
         Recurrent(RNNCell(5, 4))(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"state h must have shape \(batch, hidden\) = \(3, 4\).*got \(1, 3, 4\)"):
+        RNNCell(5, 4)(torch.zeros(3, 5), torch.zeros(1, 3, 4))
+    with pytest.raises(ValueError, match=r"state c must have shape"):
+        LSTMCell(5, 4)(torch.zeros(3, 5), (torch.zeros(3, 4), torch.zeros(3, 5)))
     with pytest.raises(ValueError, match="positive"):
         LSTMCell(0, 4)
