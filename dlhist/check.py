@@ -12,6 +12,7 @@ Checks run in float64 by default, so a tolerance of about 1e-10 separates "the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -28,11 +29,24 @@ def max_diff(ours, reference) -> float:
             raise ValueError(f"shapes differ: ours {tuple(ours.shape)}, reference {tuple(reference.shape)}")
         if ours.numel() == 0:
             return 0.0
-        return (ours.detach().double() - reference.detach().double()).abs().max().item()
+        a, b = ours.detach().double(), reference.detach().double()
+        if (a.isnan() != b.isnan()).any():
+            return math.inf  # a NaN on one side only is the largest difference there is
+        same = (a == b) | (a.isnan() & b.isnan())  # equal infinities and NaN in both places agree
+        return (a - b).abs().masked_fill(same, 0.0).max().item()
     ours, reference = list(ours), list(reference)
     if len(ours) != len(reference):
         raise ValueError(f"ours has {len(ours)} tensors, the reference {len(reference)}")
-    return max((max_diff(a, b) for a, b in zip(ours, reference)), default=0.0)
+    return _max(max_diff(a, b) for a, b in zip(ours, reference))
+
+
+def _max(values) -> float:
+    """The largest of ``values``, where a NaN counts as the largest (Python's ``max`` would drop it)."""
+    out = 0.0
+    for v in values:
+        if math.isnan(v) or v > out:
+            out = math.inf if math.isnan(v) else v
+    return out
 
 
 def _outputs(out) -> list[torch.Tensor]:
@@ -51,7 +65,12 @@ def function_diff(ours: Callable, reference: Callable, *inputs: torch.Tensor, gr
     g = torch.Generator().manual_seed(seed)
     xs_a = [x.detach().clone().requires_grad_(grad and x.is_floating_point()) for x in inputs]
     xs_b = [x.detach().clone().requires_grad_(grad and x.is_floating_point()) for x in inputs]
-    out_a, out_b = _outputs(ours(*xs_a)), _outputs(reference(*xs_b))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out_a = _outputs(ours(*xs_a))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out_b = _outputs(reference(*xs_b))
     diff = max_diff(out_a, out_b)
     if grad:
         leaves = [i for i, x in enumerate(xs_a) if x.requires_grad]
@@ -63,7 +82,7 @@ def function_diff(ours: Callable, reference: Callable, *inputs: torch.Tensor, gr
                 if (a is None) != (b is None):
                     raise ValueError("one implementation's output does not depend on an input the other's does")
                 if a is not None:
-                    diff = max(diff, max_diff(a, b))
+                    diff = _max([diff, max_diff(a, b)])
     return diff
 
 
@@ -99,7 +118,9 @@ def module_diff(ours: nn.Module, reference: nn.Module, *inputs: torch.Tensor, ba
 
     The reference is perturbed, then its state is copied into ours (``names`` maps differing names). ``inputs``
     are one batch; with ``batches > 1`` further random batches of the same shapes follow in training mode, so
-    that running statistics accumulate. Both modules are converted to ``dtype`` (float64 by default).
+    that running statistics accumulate. Both modules are converted to ``dtype`` (float64 by default) in place, and
+    both forwards of a step see the same random numbers (dropout masks agree). If one side's output needs gradients
+    and the other's does not (a detached implementation), that is an error.
     """
     if dtype is not None:
         ours, reference = ours.to(dtype), reference.to(dtype)
@@ -122,22 +143,31 @@ def module_diff(ours: nn.Module, reference: nn.Module, *inputs: torch.Tensor, ba
                 m.zero_grad(set_to_none=True)
             xa = [x.detach().clone().requires_grad_(grad and x.is_floating_point()) for x in xs]
             xb = [x.detach().clone().requires_grad_(grad and x.is_floating_point()) for x in xs]
-            out_a, out_b = _outputs(ours(*xa)), _outputs(reference(*xb))
-            diff = max(diff, max_diff(out_a, out_b))
-            if grad and any(o.requires_grad for o in out_a):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + 100 + b)
+                out_a = _outputs(ours(*xa))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + 100 + b)
+                out_b = _outputs(reference(*xb))
+            diff = _max([diff, max_diff(out_a, out_b)])
+            needs = [any(o.requires_grad for o in out) for out in (out_a, out_b)]
+            if grad and needs[0] != needs[1]:
+                raise ValueError(f"{'our' if needs[1] else 'the reference'} output does not depend on any "
+                                 f"parameter or input with a gradient, while the other's does (a detached output?)")
+            if grad and needs[0]:
                 dys = [torch.randn(o.shape, generator=g, dtype=o.dtype).to(o.device) for o in out_a]
                 torch.autograd.backward(out_a, dys)
                 torch.autograd.backward(out_b, dys)
                 for a, b_ in zip(xa, xb):
                     if a.grad is not None or b_.grad is not None:
-                        diff = max(diff, max_diff(_grad(a), _grad(b_)))
+                        diff = _max([diff, max_diff(_grad(a), _grad(b_))])
                 for pa, pb in pairs:
                     if pa.grad is not None or pb.grad is not None:
-                        diff = max(diff, max_diff(_grad(pa), _grad(pb)))
+                        diff = _max([diff, max_diff(_grad(pa), _grad(pb))])
             ref_buffers = dict(reference.named_buffers())
             for k, buf in ours.named_buffers():
                 if buf.is_floating_point():
-                    diff = max(diff, max_diff(buf, ref_buffers[names.get(k, k)]))
+                    diff = _max([diff, max_diff(buf, ref_buffers[names.get(k, k)])])
     return diff
 
 

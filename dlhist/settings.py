@@ -42,8 +42,10 @@ def _same_kind(full_value, smoke_value) -> bool:
         return True
     if isinstance(full_value, bool) or isinstance(smoke_value, bool):
         return isinstance(full_value, bool) and isinstance(smoke_value, bool)
-    if isinstance(full_value, (int, float)):
+    if isinstance(full_value, float):
         return isinstance(smoke_value, (int, float))
+    if isinstance(full_value, int):
+        return isinstance(smoke_value, int)
     if isinstance(full_value, str) or isinstance(smoke_value, str):
         return isinstance(full_value, str) and isinstance(smoke_value, str)
     if isinstance(full_value, (list, tuple)):

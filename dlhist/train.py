@@ -132,6 +132,9 @@ def _split_loss(result, where: str) -> tuple[torch.Tensor, dict]:
         if "loss" not in result:
             raise ValueError(f"{where} returned a dict without a 'loss' entry; it has {sorted(result)}")
         extras = {k: v for k, v in result.items() if k != "loss"}
+        clash = sorted(set(extras) & RESERVED_LOGS)
+        if clash:
+            raise ValueError(f"{where} returned {clash}, names the history uses itself; rename them")
         result = result["loss"]
     else:
         extras = {}
@@ -139,6 +142,30 @@ def _split_loss(result, where: str) -> tuple[torch.Tensor, dict]:
         shape = tuple(result.shape) if torch.is_tensor(result) else type(result).__name__
         raise ValueError(f"{where} must return a scalar loss tensor (or a dict with one under 'loss'); got {shape}")
     return result, extras
+
+
+RESERVED_LOGS = {"step", "epoch", "lr", "seconds"}
+
+
+def _default_metrics(metrics, loss_fn, supervised: bool) -> dict:
+    """Accuracy by default for a classifier (cross-entropy); nothing by default for other losses. Metrics need
+    supervised outputs: with ``loss_fn=None`` or ``step=`` they are an error, not silently ignored."""
+    if not supervised:
+        if metrics:
+            raise ValueError("metrics= need supervised batches and loss_fn; a step function or a model that returns "
+                             "its own loss logs extra values by returning a dict ({'loss': ..., 'name': value})")
+        return {}
+    if metrics is not None:
+        return dict(metrics)
+    is_ce = loss_fn is F.cross_entropy or isinstance(loss_fn, nn.CrossEntropyLoss)
+    return {"acc": accuracy} if is_ce else {}
+
+
+def _phase_key(phase: str, key: str) -> str:
+    """The name a value is logged under: ``loss``, ``kl`` with one optimizer; ``loss_d``, ``d_kl`` with several."""
+    if phase == "":
+        return key
+    return f"loss_{phase}" if key == "loss" else f"{phase}_{key}"
 
 
 def _supervised(batch):
@@ -158,14 +185,14 @@ def evaluate(model: nn.Module, data: Iterable, loss_fn: Callable | None = F.cros
     Supervised (the default): batches ``(x, y, ...)``, ``loss_fn(model(x), y)`` and ``metrics`` (default accuracy).
     ``loss_fn=None``: the model computes its own loss from the batch (see ``call_model``); ``step=fn(model, batch)``:
     any objective. Both may return a dict whose other scalars are averaged too. A dict of steps (a GAN's phases)
-    gives ``<phase>_loss`` for each.
+    gives ``loss_<phase>`` for each, as ``fit`` logs them. Runs under ``torch.no_grad()``.
     """
     try:
         device = torch.device(device) if device is not None else next(model.parameters()).device
     except StopIteration:
         raise ValueError("evaluate() cannot tell the device of a model without parameters; pass device=") from None
     supervised = step is None and loss_fn is not None
-    metrics = ({"acc": accuracy} if metrics is None else metrics) if supervised else {}
+    metrics = _default_metrics(metrics, loss_fn, supervised)
     phases = _phases(step, loss_fn)
     was_training = model.training
     model.eval()
@@ -184,8 +211,8 @@ def evaluate(model: nn.Module, data: Iterable, loss_fn: Callable | None = F.cros
                     values = {}
                     for name, fn in phases.items():
                         loss, extras = _split_loss(fn(model, batch), "the step" if name == "" else f"step {name!r}")
-                        values["loss" if name == "" else f"{name}_loss"] = loss
-                        values.update({(k if name == "" else f"{name}_{k}"): v for k, v in extras.items()})
+                        values[_phase_key(name, "loss")] = loss
+                        values.update({_phase_key(name, k): v for k, v in extras.items()})
             for k, v in values.items():
                 totals[k] = totals.get(k, 0.0) + torch.as_tensor(v, device=device).detach().float() * b
             for k, fn in metrics.items():
@@ -306,15 +333,15 @@ def fit(
 
     optimizer   an Optimizer, a function ``params -> Optimizer`` (handy in ``compare``), or None for Adam(1e-3).
     val, evals  data evaluated after every epoch (and at the end of a step budget): ``val_loss``, ``val_acc``, ...
-    metrics     ``{name: fn(output, target)}``, supervised only; default ``{"acc": accuracy}``; train batches give
-                ``train_*``.
+    metrics     ``{name: fn(output, target)}``, supervised only; default ``{"acc": accuracy}`` with cross-entropy,
+                none with other losses; train batches give ``train_*``.
     scheduler   a function ``(optimizer, total_steps) -> LR scheduler``, stepped after every optimizer step
                 (e.g. ``cosine_schedule()``); needs a known number of steps.
     clip_grad   clip the global gradient norm (of the phase's parameters) to this value.
     amp         autocast on CUDA (bf16 where supported); ignored on CPU and MPS.
     eval_every  also evaluate every this many steps; recorded in ``history.steps``.
     callback    called as ``callback(step, model)`` after every optimizer step.
-    checkpoint  a path: model and optimizer state saved there after every epoch and at the end.
+    checkpoint  a path: model and optimizer state(s) saved there after every epoch (``load_checkpoint`` reads it).
     verbose     -1: silent; 0: a progress bar and one line at the end; 1: also one line per epoch. Saved notebook
                 outputs keep only the final lines (``dlhist run`` drops the bar's redraws).
 
@@ -331,7 +358,7 @@ def fit(
     model.to(device)
     supervised = step is None and loss_fn is not None
     phases = _phases(step, loss_fn)
-    metrics = ({"acc": accuracy} if metrics is None else metrics) if supervised else {}
+    metrics = _default_metrics(metrics, loss_fn, supervised)
     evals = dict(evals or {})
     if val is not None:
         evals = {"val": val, **evals}
@@ -371,7 +398,7 @@ def fit(
         else:
             loss.backward()
         if clip_grad is not None:
-            nn.utils.clip_grad_norm_(param_lists[key] if multi else model.parameters(), clip_grad)
+            nn.utils.clip_grad_norm_(param_lists[key], clip_grad)
         if scaler is not None:
             scaler.step(opt)
             scaler.update()
@@ -382,6 +409,7 @@ def fit(
         epoch += 1
         model.train()
         sums: dict[str, float] = {}
+        weights: dict[str, int] = {}
         pending: list[tuple[int, dict, dict, float, int]] = []  # step, logged, metrics, lr, batch size
         seen = 0
 
@@ -389,27 +417,28 @@ def fit(
             """Bring the pending steps' values to the host (one transfer on a GPU), check them, record them."""
             if not pending:
                 return
-            keys = list(pending[0][1]) + list(pending[0][2])
-            if device.type == "cpu":
-                rows = [[float(v) for v in (*p[1].values(), *p[2].values())] for p in pending]
-            else:
-                rows = torch.stack([torch.stack([*p[1].values(), *p[2].values()]) for p in pending]).tolist()
-            n_logged = len(pending[0][1])
-            for (s, _, _, lr, b), row in zip(pending, rows):
+            flat = [v for p in pending for d in (p[1], p[2]) for v in d.values()]
+            values = [float(v) for v in flat] if device.type == "cpu" else torch.stack(flat).tolist()
+            i = 0
+            for s, logged, measured, lr, b in pending:
                 rec = {"step": s, "epoch": epoch}
-                for k, v in zip(keys[:n_logged], row):
-                    if not math.isfinite(v) and k in loss_keys:
-                        bar.close()
-                        raise TrainingDiverged(
-                            f"{label}{k} is {v} at step {s} (epoch {epoch}); training stopped. "
-                            f"Try a lower learning rate, gradient clipping, or check the inputs for NaNs."
-                        )
-                    rec[k] = v
+                for d in (logged, measured):
+                    for k in d:
+                        v = values[i]
+                        i += 1
+                        if d is logged:
+                            if k in loss_keys and not math.isfinite(v):
+                                bar.close()
+                                raise TrainingDiverged(
+                                    f"{label}{k} is {v} at step {s} (epoch {epoch}); training stopped. "
+                                    f"Try a lower learning rate, gradient clipping, or check the inputs for NaNs."
+                                )
+                            rec[k] = v
+                        sums[k] = sums.get(k, 0.0) + v * b
+                        weights[k] = weights.get(k, 0) + b
                 rec["lr"] = lr
                 history.steps.append(rec)
-                for k, v in zip(keys, row):
-                    sums[k] = sums.get(k, 0.0) + v * b
-            bar.set_postfix_str(f"{loss_keys[0]} {rows[-1][0]:.4f}", refresh=False)
+            bar.set_postfix_str(f"{loss_keys[0]} {history.steps[-1][loss_keys[0]]:.4f}", refresh=False)
             pending.clear()
 
         for batch in train:
@@ -436,9 +465,9 @@ def fit(
                     with autocast(device, amp):
                         loss, extras = _split_loss(fn(model, batch), where)
                     backward_step(key, loss)
-                    logged["loss" if key == "" else f"loss_{key}"] = loss.detach().float()
+                    logged[_phase_key(key, "loss")] = loss.detach().float()
                     for k, v in extras.items():
-                        logged[k if key == "" else f"{key}_{k}"] = torch.as_tensor(v).detach().float().to(device)
+                        logged[_phase_key(key, k)] = torch.as_tensor(v).detach().float().to(device)
             step_no += 1
             lr = next(iter(opts.values())).param_groups[0]["lr"]
             for sched in scheds.values():
@@ -459,14 +488,17 @@ def fit(
         flush()
         if seen == 0:
             bar.close()
+            if epoch > 1:
+                raise ValueError(f"the training data gave no batches on pass {epoch}, after {step_no} steps: a "
+                                 f"generator can be iterated only once. Pass a re-iterable loader, an endless "
+                                 f"generator, or a steps= budget no longer than the data")
             raise ValueError("the training data gave no batches")
-        record = {"epoch": epoch, "step": step_no, **{f"train_{k}": v / seen for k, v in sums.items()}}
+        record = {"epoch": epoch, "step": step_no, **{f"train_{k}": v / weights[k] for k, v in sums.items()}}
         run_evals(record)
         record["seconds"] = time.perf_counter() - start
         history.epochs.append(record)
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, opts[""] if not multi else None, epoch=epoch, step=step_no,
-                            **({"optimizers": {k: o.state_dict() for k, o in opts.items()}} if multi else {}))
+            save_checkpoint(checkpoint, model, opts if multi else opts[""], epoch=epoch, step=step_no)
         if verbose >= 1:
             of = f"/{epochs}" if epochs is not None else f" (step {step_no}/{total})"
             bar.write(f"{label}epoch {epoch}{of}  " + _fmt(record))
@@ -543,7 +575,8 @@ def _plain(value, where: str):
                     f"read back; store numbers, strings, paths, tensors, lists or dicts of them")
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+def save_checkpoint(path: str | Path, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
                     **meta) -> Path:
     """Save model (and optimizer) state plus metadata, converted to plain types so that ``load_checkpoint`` (with
     ``weights_only=True``) reads back exactly what was saved: numbers (NumPy scalars included), strings, paths (as
@@ -552,13 +585,16 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     plain = {k: _plain(v, k) for k, v in meta.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"dlhist_checkpoint": 1, "model": model.state_dict(), "meta": plain}
-    if optimizer is not None:
+    if isinstance(optimizer, Mapping):  # several optimizers (a GAN's): each state under its phase name
+        state["optimizers"] = {k: o.state_dict() for k, o in optimizer.items()}
+    elif optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     torch.save(state, path)
     return path
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+def load_checkpoint(path: str | Path, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
                     map_location=None) -> dict:
     """Load a checkpoint written by ``save_checkpoint`` with ``weights_only=True``; returns its metadata.
 
@@ -589,8 +625,15 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                                                   if isinstance(state, dict) else "")
         raise ValueError(f"{path} is not a checkpoint written by dlhist.save_checkpoint: it holds {what}")
     model.load_state_dict(state["model"])
-    if optimizer is not None:
+    if isinstance(optimizer, Mapping):
+        saved = state.get("optimizers", {})
+        if set(saved) != set(optimizer):
+            raise KeyError(f"{path} holds optimizer states for {sorted(saved)}, not for {sorted(optimizer)}")
+        for k, o in optimizer.items():
+            o.load_state_dict(saved[k])
+    elif optimizer is not None:
         if "optimizer" not in state:
-            raise KeyError(f"{path} holds no optimizer state")
+            raise KeyError(f"{path} holds no optimizer state" + (" (it holds several: pass a dict of optimizers)"
+                                                               if "optimizers" in state else ""))
         optimizer.load_state_dict(state["optimizer"])
     return state.get("meta", {})

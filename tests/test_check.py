@@ -69,3 +69,31 @@ def test_report_and_passed(capsys):
         check.passed({"a": 1e-15, "bb": 2e-3}, tol=1e-10)
     with pytest.raises(AssertionError, match="nan"):
         check.passed({"c": float("nan")}, tol=1e-10)
+
+
+def test_nan_is_never_swallowed():
+    """Before: max(0.0, nan) is 0.0 in Python, so a NaN output or gradient passed every check."""
+    x = torch.randn(4, 3)
+
+    class NaNLinear(nn.Linear):
+        def forward(self, t):
+            return super().forward(t) * float("nan")
+
+    assert check.module_diff(NaNLinear(3, 2), nn.Linear(3, 2), x) == float("inf")
+    assert check.function_diff(lambda t: t * float("nan"), lambda t: t, x) == float("inf")
+    assert check.max_diff(torch.tensor([float("nan"), 1.0]), torch.tensor([float("nan"), 1.0])) == 0.0
+    assert check.max_diff(torch.tensor([float("inf")]), torch.tensor([float("inf")])) == 0.0
+
+
+def test_a_detached_implementation_is_an_error_not_a_pass():
+    class Detached(nn.Linear):
+        def forward(self, t):
+            return super().forward(t).detach()
+
+    with pytest.raises(ValueError, match="our output does not depend"):
+        check.module_diff(Detached(3, 2), nn.Linear(3, 2), torch.randn(4, 3))
+
+
+def test_both_sides_see_the_same_random_numbers():
+    assert check.module_diff(nn.Dropout(0.5), nn.Dropout(0.5), torch.randn(8, 8), modes=("train",)) == 0.0
+    assert check.function_diff(lambda t: F.dropout(t, 0.5), lambda t: F.dropout(t, 0.5), torch.randn(8, 8)) == 0.0

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from dlhist import results as R
 
@@ -131,3 +132,16 @@ def test_seeds_in_tables(full):
     assert "1.2 +/- 0.1 (3 seeds)" in R.format_table([r])
     assert "1.2 &plusmn; 0.1 (3 seeds)" in R.format_table([r], markdown=True)
     assert "headline" in R.format_table([r]) and "kind" not in R.format_table([r], show_kind=False)
+
+
+def test_ties_are_not_agreement_and_arrays_are_per_seed_values(full):
+    import numpy as np
+
+    R.start(full={}, device="cpu")
+    assert not R.record("X beats Y", ours=[0.0, 0.0, 0.0], paper=None, paper_source="", higher_is_better=True,
+                        target=0.0)["reproduced"]
+    r = R.record("arr", ours=np.array([1.1, 1.2, 1.3]), paper=None, paper_source="", higher_is_better=True, target=1)
+    assert r["reproduced"] and r["n_seeds"] == 3
+    r = R.record("tensor", ours=torch.tensor([1.1, 1.2, 1.3]), paper=None, paper_source="", higher_is_better=True,
+                 target=1)
+    assert r["n_seeds"] == 3

@@ -54,3 +54,8 @@ def test_settings_that_attributes_would_shadow_are_refused(name):
         setattr(cfg, name, 1)
     cfg.lr = 0.2
     assert cfg["lr"] == 0.2
+
+
+def test_a_float_smoke_value_for_an_integer_setting_is_refused():
+    with pytest.raises(TypeError, match="epochs=0.5"):
+        Settings(full=dict(epochs=20), smoke=dict(epochs=0.5), mode="smoke")

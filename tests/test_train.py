@@ -400,3 +400,74 @@ def test_files_that_are_not_checkpoints_are_refused_with_a_reason(tmp_path):
     torch.save(model().state_dict(), tmp_path / "sd.pt")
     with pytest.raises(ValueError, match="bare state_dict"):
         train.load_checkpoint(tmp_path / "sd.pt", model())
+
+
+# ------------------------------------------------------------------------------------- found by review, each fixed
+
+def test_values_logged_on_some_steps_only_average_over_those_steps():
+    calls = {"n": 0}
+
+    def step(m, batch):
+        calls["n"] += 1
+        loss = F.cross_entropy(m(batch[0]), batch[1])
+        return {"loss": loss, "kl": torch.tensor(1.0)} if calls["n"] % 2 else {"loss": loss}
+
+    h = train.fit(model(), blobs().loader(40), 1, step=step, device="cpu", verbose=-1)
+    assert h.epochs[0]["train_kl"] == 1.0 and sum("kl" in s for s in h.steps) == 5
+
+
+def test_logged_names_that_the_history_uses_are_refused():
+    with pytest.raises(ValueError, match=r"\['step'\], names the history uses"):
+        train.fit(model(), blobs().loader(40), 1, device="cpu", verbose=-1,
+                  step=lambda m, b: {"loss": F.cross_entropy(m(b[0]), b[1]), "step": 99})
+
+
+def test_a_one_shot_generator_with_a_longer_budget_says_why():
+    batches = (b for b in blobs().loader(40))  # 10 batches, once
+    with pytest.raises(ValueError, match="on pass 2, after 10 steps: a generator can be iterated only once"):
+        train.fit(model(), batches, steps=15, device="cpu", verbose=-1)
+
+
+def test_accuracy_by_default_only_for_classifiers_and_metrics_need_supervised_batches():
+    x = torch.randn(64, 2)
+    reg = data.TensorData(x, x.sum(1, keepdim=True))
+    h = train.fit(nn.Linear(2, 1), reg.loader(16), 1, loss_fn=F.mse_loss, val=reg.loader(64), device="cpu",
+                  verbose=-1)
+    assert "train_acc" not in h.keys() and "val_acc" not in h.keys() and "val_loss" in h.keys()
+    with pytest.raises(ValueError, match="metrics= need supervised batches"):
+        train.fit(TinyLM(), cyclic_tokens().loader(16), 1, loss_fn=None, metrics={"acc": train.accuracy},
+                  device="cpu", verbose=-1)
+
+
+def test_gradient_clipping_sees_only_the_optimized_parameters():
+    """A frozen part's stale gradients must not count toward the clipped norm (before, they shrank every step)."""
+    heads = []
+    for stale in (False, True):
+        torch.manual_seed(0)
+        net = model()
+        if stale:
+            net[0].weight.grad = torch.full_like(net[0].weight, 1e6)  # not in the optimizer, never zeroed by it
+        train.fit(net, blobs().loader(40), 1, device="cpu", verbose=-1, clip_grad=1.0,
+                  optimizer=lambda p, net=net: torch.optim.SGD(net[2].parameters(), lr=0.1))
+        heads.append(net[2].weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])
+
+
+def test_several_optimizer_checkpoints_restore_each_optimizer(tmp_path):
+    real = torch.randn(128, 2) + 3
+    step = {"d": lambda m, b: m.discriminator(b[0]).mean(), "g": lambda m, b: m.generator(b[0]).pow(2).mean()}
+    opt = {"d": lambda m: torch.optim.Adam(m.discriminator.parameters()),
+           "g": lambda m: torch.optim.Adam(m.generator.parameters())}
+    gan = TinyGAN()
+    h = train.fit(gan, data.TensorLoader(real, batch_size=32), 1, step=step, optimizer=opt, device="cpu",
+                  verbose=-1, checkpoint=tmp_path / "gan.pt", val=data.TensorLoader(real, batch_size=64))
+    assert {"val_loss_d", "val_loss_g"} <= set(h.keys())  # evaluation names its values as training does
+    gan2 = TinyGAN()
+    opts = {"d": torch.optim.Adam(gan2.discriminator.parameters()), "g": torch.optim.Adam(gan2.generator.parameters())}
+    assert train.load_checkpoint(tmp_path / "gan.pt", gan2, opts) == {"epoch": 1, "step": 4}
+    w = gan2.generator[0].weight
+    assert w in opts["g"].state and opts["g"].state[w]["step"].item() == 4  # Adam's moments are back, keyed right
+    with pytest.raises(KeyError, match="holds optimizer states for"):
+        train.load_checkpoint(tmp_path / "gan.pt", TinyGAN(), {"d": opts["d"]})
+    with pytest.raises(KeyError, match="pass a dict of optimizers"):
+        train.load_checkpoint(tmp_path / "gan.pt", TinyGAN(), opts["d"])

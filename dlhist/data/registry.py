@@ -102,6 +102,8 @@ def _build_registry() -> dict[str, list[Remote]]:
                                  (_github("shanekeane/monte-carlo-decryption", "data/war_and_peace.txt"),))],
         "word2vec-eval": [Remote(f"word2vec_eval/{n}", (_github("piskvorky/gensim", f"gensim/test/test_data/{n}"),))
                           for n in ("questions-words.txt", "wordsim353.tsv")],
+        "jsb-chorales": [Remote("jsb_chorales/jsb-chorales-quarter.json",
+                                (_github("czhuang/JSB-Chorales-dataset", "jsb-chorales-quarter.json"),))],
     }
     for corpus in ("brown", "movie_reviews", "sentence_polarity"):
         reg[corpus] = [Remote(f"nltk_data/corpora/{corpus}.zip",

@@ -126,7 +126,8 @@ class GRUCell(_Cell):
 class Recurrent(nn.Module):
     """Runs a cell over a sequence: ``x`` of shape ``(T, B, input)`` (or ``(B, T, input)`` with ``batch_first``)
     to the hidden states of every step, same layout, and the final state. One layer, one direction, like
-    ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with their defaults."""
+    ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with their defaults, except that states are ``(B, H)`` (PyTorch's carry a
+    leading layer dimension, ``(1, B, H)``)."""
 
     def __init__(self, cell: _Cell, batch_first: bool = False):
         super().__init__()
@@ -137,6 +138,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"Recurrent expects a 3-D sequence ({'B, T' if self.batch_first else 'T, B'}, "
                              f"input), got shape {tuple(x.shape)}")
         steps = x.unbind(1 if self.batch_first else 0)
+        if not steps:
+            raise ValueError(f"Recurrent got a sequence of length 0 (shape {tuple(x.shape)})")
         outputs = []
         for x_t in steps:
             state = self.cell(x_t, state)
