@@ -6,6 +6,8 @@ and text corpora.
 - tensors: ``TensorData``, ``TensorLoader``
 - images: ``load_mnist``, ``load_cifar10``, ``load_images``, ``load_isbi2012``, ``CLASSES``, ``STATS``
 - text (``dlhist.data.text``): characters, vocabularies and batches for language models
+- synthetic tasks: ``dlhist.data.synthetic`` (the adding problem), ``dlhist.data.elman`` (temporal XOR, Elman's
+  sentences), ``dlhist.data.reber`` (the embedded Reber grammar); music: ``dlhist.data.music`` (JSB Chorales)
 """
 
 from . import text
@@ -35,7 +37,8 @@ from .registry import (
 from .tensors import TensorData, TensorLoader
 
 __all__ = [
-    "CLASSES", "CacheNotWritableError", "DATASETS", "FASHION_CLASSES", "STATS", "ChecksumError", "DatasetNotFoundError", "TensorData",
-    "TensorLoader", "UnknownDatasetError", "data_dir", "fetch", "fetch_file", "load_cifar10", "load_images",
-    "load_isbi2012", "load_isbi2012_test", "load_mnist", "mirrors", "read_png", "sha256", "text",
+    "CLASSES", "CacheNotWritableError", "DATASETS", "FASHION_CLASSES", "STATS", "ChecksumError",
+    "DatasetNotFoundError", "TensorData", "TensorLoader", "UnknownDatasetError", "data_dir", "fetch", "fetch_file",
+    "load_cifar10", "load_images", "load_isbi2012", "load_isbi2012_test", "load_mnist", "mirrors", "read_png",
+    "sha256", "text",
 ]

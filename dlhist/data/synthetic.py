@@ -1,0 +1,95 @@
+"""Synthetic sequence tasks, generated on the device from a seeded ``torch.Generator``.
+
+- ``adding_problem(n, min_length)``: Hochreiter & Schmidhuber's adding problem (1997, Section 5, Experiment 4), as
+  the paper generates it. Each step is a pair (value, marker): values uniform in [-1, 1]; exactly two steps are
+  marked with 1.0, one among the first ten (value X1) and one among the first ``min_length / 2 - 1`` still unmarked
+  steps (X2); the first and the final step carry the marker -1 unless marked; every other marker is 0. Lengths are
+  uniform in ``[min_length, min_length + min_length // 10]``; the target, given only at the end, is
+  ``0.5 + (X1 + X2) / 4``. A marked first step has its value set to zero (the paper: "in the rare case where the
+  first pair of the sequence gets marked, we set X1 to zero"; we apply it to whichever mark lands there).
+  A sequence counts as processed correctly when the absolute error at its end is below 0.04.
+- ``AddingBatches(batch_size, min_length, seed=...)``: an endless, seeded stream of fresh adding-problem batches,
+  for ``fit(..., steps=...)``.
+- ``adding_wrong(prediction, target)``: the paper's criterion, which sequences are wrong.
+
+Sequences of different lengths share one tensor, zero-padded after their end: ``x`` is ``(n, max_length, 2)``
+(batch first), ``y`` is ``(n,)`` and ``lengths`` is ``(n,)``; a causal model reads its output at step
+``lengths - 1``, where the padding cannot have reached it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+ADDING_TOLERANCE = 0.04  # the paper's criterion: a sequence is wrong if the absolute error at its end is >= 0.04
+
+
+class Sequences(NamedTuple):
+    """A batch of variable-length sequences: inputs ``x`` (batch first, zero-padded), targets ``y``, ``lengths``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    lengths: torch.Tensor
+
+
+def adding_problem(n: int, min_length: int, *, variable_length: bool = True, generator: torch.Generator | None = None,
+                   device=None, dtype: torch.dtype = torch.float32) -> Sequences:
+    """``n`` sequences of the 1997 adding problem with minimal length ``min_length`` (the paper's T).
+
+    ``variable_length=False`` gives every sequence exactly ``min_length`` steps (for measurements at a fixed lag).
+    ``generator`` (a ``torch.Generator`` on ``device``) makes the draw reproducible.
+    """
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    if min_length < 12:
+        raise ValueError(f"min_length must be at least 12 (X1 is among the first ten steps, the last step ends the "
+                         f"sequence), got {min_length}")
+    if generator is not None:
+        device = generator.device
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    extra = min_length // 10 if variable_length else 0
+    kw = dict(generator=generator, device=device)
+    lengths = min_length + torch.randint(0, extra + 1, (n,), **kw)
+    max_length = min_length + extra
+    values = torch.rand(n, max_length, generator=generator, device=device, dtype=dtype) * 2 - 1
+    first = torch.randint(0, 10, (n,), **kw)  # X1: one of the first ten steps
+    r = torch.randint(0, min_length // 2 - 1, (n,), **kw)  # X2: the r-th still unmarked step among the first T/2
+    second = r + (r >= first).long()
+    steps = torch.arange(max_length, device=device)
+    inside = steps < lengths[:, None]
+    markers = torch.zeros(n, max_length, device=device, dtype=dtype)
+    markers[:, 0] = -1
+    markers[steps == (lengths[:, None] - 1)] = -1
+    rows = torch.arange(n, device=device)
+    markers[rows, first] = 1
+    markers[rows, second] = 1
+    values[:, 0] = torch.where(markers[:, 0] == 1, torch.zeros_like(values[:, 0]), values[:, 0])
+    values = values * inside
+    y = 0.5 + (values[rows, first] + values[rows, second]) / 4
+    return Sequences(torch.stack([values, markers], dim=-1), y, lengths)
+
+
+def adding_wrong(prediction: torch.Tensor, target: torch.Tensor, tol: float = ADDING_TOLERANCE) -> torch.Tensor:
+    """Which sequences are wrong by the paper's criterion: absolute error at the end of at least ``tol``."""
+    return (prediction.reshape(target.shape) - target).abs() >= tol
+
+
+class AddingBatches:
+    """An endless stream of fresh adding-problem batches (``Sequences``), as the paper trained: every sequence is
+    new. Each iteration starts the same seeded stream again, so two models trained on ``AddingBatches(..., seed=s)``
+    see the same sequences in the same order. Use with ``fit(..., steps=...)``."""
+
+    def __init__(self, batch_size: int, min_length: int, *, seed: int = 0, device=None,
+                 dtype: torch.dtype = torch.float32):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        adding_problem(1, min_length)  # refuses a bad min_length now rather than at the first batch
+        self.batch_size, self.min_length, self.seed, self.dtype = batch_size, min_length, seed, dtype
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+
+    def __iter__(self):
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        while True:
+            yield adding_problem(self.batch_size, self.min_length, generator=generator, dtype=self.dtype)
