@@ -12,7 +12,9 @@ Shapes: ``x_t`` is ``(B, input_size)``; ``h`` is ``(B, hidden_size)``; an LSTM's
   ``c_t = f_t * c_{t-1} + i_t * g_t`` and ``h_t = o_t * tanh(c_t)``, with input gate ``i``, output gate ``o`` and
   candidate ``g``. The 1997 cell had no forget gate (``f_t = 1``, Gers et al. added it in 2000): ``forget_gate=False``.
 - Cho et al. 2014: the GRU's reset gate ``r`` and update gate ``z``,
-  ``n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))``, ``h_t = (1 - z_t) * n_t + z_t * h_{t-1}``.
+  ``n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))``, ``h_t = (1 - z_t) * n_t + z_t * h_{t-1}``. This is
+  PyTorch's (and cuDNN's) form, with the reset gate applied after the recurrent matrix; the published paper applies
+  it before, ``W_hn (r_t * h_{t-1})``; the two agree when ``r = 1``.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ class GRUCell(_Cell):
         ir, iz, in_ = gi.chunk(3, dim=1)
         hr, hz, hn = gh.chunk(3, dim=1)
         r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
-        n = torch.tanh(in_ + r * hn)  # the reset gate scales the recurrent part only, as in Cho et al.
+        n = torch.tanh(in_ + r * hn)  # reset after the recurrent matrix, as PyTorch does (Cho et al.: before it)
         return (1 - z) * n + z * h
 
 
