@@ -147,3 +147,31 @@ class Recurrent(nn.Module):
             state = self.cell(x_t, state)
             outputs.append(state[0] if isinstance(state, tuple) else state)
         return torch.stack(outputs, 1 if self.batch_first else 0), state
+
+
+def forget_rows(lstm: nn.LSTM) -> slice:
+    """The forget-gate rows of ``nn.LSTM``'s stacked weights (PyTorch's gate order: input, forget, candidate,
+    output)."""
+    return slice(lstm.hidden_size, 2 * lstm.hidden_size)
+
+
+def hold_forget_gate_open(lstm: nn.LSTM, bias: float = 40.0) -> nn.LSTM:
+    """Make a one-layer ``nn.LSTM`` compute the 1997 cell, fast: its forget gate held at ``sigmoid(bias)``, which is
+    exactly 1.0 in float32 and float64 for ``bias=40``, and its forget-gate rows never trained (zero weights, and a
+    gradient hook that zeroes their gradient). Equals ``LSTMCell(..., forget_gate=False)`` (tested)."""
+    if lstm.num_layers != 1 or lstm.bidirectional or lstm.proj_size:
+        raise ValueError("hold_forget_gate_open expects a one-layer, one-direction nn.LSTM without projections")
+    rows = forget_rows(lstm)
+
+    def zero_forget_rows(grad):
+        grad = grad.clone()
+        grad[rows] = 0
+        return grad
+
+    with torch.no_grad():
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_hh_l0"):
+            getattr(lstm, name)[rows] = 0
+        lstm.bias_ih_l0[rows] = bias
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        getattr(lstm, name).register_hook(zero_forget_rows)
+    return lstm

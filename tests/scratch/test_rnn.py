@@ -72,3 +72,24 @@ def test_shape_errors_name_the_shapes():
         LSTMCell(5, 4)(torch.zeros(3, 5), (torch.zeros(3, 4), torch.zeros(3, 5)))
     with pytest.raises(ValueError, match="positive"):
         LSTMCell(0, 4)
+
+
+def test_hold_forget_gate_open_is_the_1997_cell_and_stays_open():
+    from dlhist.scratch.rnn import forget_rows, hold_forget_gate_open
+
+    x = sequence()
+    names = {f"m.{k}": f"m.{v}" for k, v in NAMES.items()}
+    # module_diff perturbs the reference's parameters; the held-open gate's pre-activation stays near 40
+    assert check.module_diff(Outputs(Recurrent(LSTMCell(5, 4, forget_gate=False))),
+                             Outputs(hold_forget_gate_open(nn.LSTM(5, 4))), x, names=names) < 1e-12
+    lstm = hold_forget_gate_open(nn.LSTM(5, 4))
+    opt = torch.optim.SGD(lstm.parameters(), lr=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        lstm(torch.randn(6, 2, 5))[0].pow(2).sum().backward()
+        opt.step()
+    rows = forget_rows(lstm)
+    assert not lstm.weight_ih_l0[rows].any() and not lstm.weight_hh_l0[rows].any()
+    assert (lstm.bias_ih_l0[rows] == 40).all() and not lstm.bias_hh_l0[rows].any()
+    with pytest.raises(ValueError, match="one-layer"):
+        hold_forget_gate_open(nn.LSTM(5, 4, num_layers=2))
