@@ -123,8 +123,11 @@ def execute(path: Path, *, smoke: bool, results: Path | None, timeout: int = 180
     from tqdm.std import tqdm
 
     nb = nbformat.read(path, as_version=4)
-    env_backup = {k: os.environ.get(k) for k in ("DLHIST_SMOKE", "DLHIST_RESULTS")}
+    env_backup = {k: os.environ.get(k) for k in ("DLHIST_SMOKE", "DLHIST_RESULTS", "MPLBACKEND")}
     os.environ["DLHIST_SMOKE"] = "1" if smoke else "0"
+    # the kernel draws figures inline, whatever the shell says: MPLBACKEND=Agg (as CI sets it) would silently drop
+    # every figure from the saved outputs
+    os.environ.pop("MPLBACKEND", None)
     if results is not None:
         os.environ["DLHIST_RESULTS"] = str(results)
     else:

@@ -88,6 +88,21 @@ def test_run_full_writes_outputs_and_results(tiny_repo, capsys):
     assert json.loads((topic / "results.json").read_text())[0]["reproduced"] is True
 
 
+def test_figures_are_kept_even_when_the_shell_sets_a_non_interactive_backend(tiny_repo, monkeypatch):
+    """Before: with MPLBACKEND=Agg in the environment (as CI sets it), `dlhist run` saved notebooks without figures."""
+    root, topic = tiny_repo
+    nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"))
+    nbformat.write(nb, topic / "tiny.ipynb")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    assert cli.main(["run", "all", "--quiet", "--root", str(root)]) == 0
+    nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
+    assert any("image/png" in o.get("data", {}) for o in nb.cells[-1].outputs)
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is restored
+
+
 def test_run_reports_a_failing_notebook(tiny_repo, capsys):
     root, topic = tiny_repo
     nb = nbformat.read(topic / "tiny.ipynb", as_version=4)
