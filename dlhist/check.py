@@ -2,6 +2,7 @@
 
     d = check.module_diff(LayerNorm(64), nn.LayerNorm(64), torch.randn(4, 10, 64))   # outputs and all gradients
     d = check.function_diff(gelu, F.gelu, torch.randn(100))
+    d = check.recurrent_diff(Recurrent(LSTMCell(5, 8)), nn.LSTM(5, 8), torch.randn(20, 3, 5))  # every step, state
     check.report({"LayerNorm (4, 10, 64)": d}, tol=1e-10, twin="nn.LayerNorm")       # prints each difference
     check.passed({"LayerNorm (4, 10, 64)": d}, tol=1e-10, twin="nn.LayerNorm")       # prints True/False, asserts
 
@@ -169,6 +170,31 @@ def module_diff(ours: nn.Module, reference: nn.Module, *inputs: torch.Tensor, ba
                 if buf.is_floating_point():
                     diff = _max([diff, max_diff(buf, ref_buffers[names.get(k, k)])])
     return diff
+
+
+class _Flat(nn.Module):
+    """A recurrent module's outputs and final state as one flat tuple, each state as ``(B, H)``."""
+
+    def __init__(self, rnn: nn.Module):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        out, state = self.rnn(x)
+        states = state if isinstance(state, tuple) else (state,)
+        return (out, *(s.reshape(s.shape[-2:]) for s in states))
+
+
+_RNN_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def recurrent_diff(ours: nn.Module, reference: nn.Module, x: torch.Tensor, **kwargs) -> float:
+    """``module_diff`` for a one-layer recurrent module: our ``scratch.rnn.Recurrent(cell)`` against ``nn.RNN``,
+    ``nn.LSTM`` or ``nn.GRU`` on the sequence ``x``, comparing every step's output, the final state (ours is
+    ``(B, H)``, PyTorch's ``(1, B, H)``) and all gradients. The cell's ``weight_ih``... map to PyTorch's
+    ``weight_ih_l0``...; ``kwargs`` go to ``module_diff``."""
+    names = {f"rnn.cell.{k}": f"rnn.{k}_l0" for k in _RNN_WEIGHTS}
+    return module_diff(_Flat(ours), _Flat(reference), x, names=names, **kwargs)
 
 
 def _grad(t: torch.Tensor) -> torch.Tensor:

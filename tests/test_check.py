@@ -97,3 +97,15 @@ def test_a_detached_implementation_is_an_error_not_a_pass():
 def test_both_sides_see_the_same_random_numbers():
     assert check.module_diff(nn.Dropout(0.5), nn.Dropout(0.5), torch.randn(8, 8), modes=("train",)) == 0.0
     assert check.function_diff(lambda t: F.dropout(t, 0.5), lambda t: F.dropout(t, 0.5), torch.randn(8, 8)) == 0.0
+
+
+def test_recurrent_diff_compares_states_and_catches_a_wrong_cell():
+    from dlhist.scratch.rnn import GRUCell, LSTMCell, Recurrent
+
+    x = torch.randn(6, 2, 3)
+    assert check.recurrent_diff(Recurrent(LSTMCell(3, 4)), nn.LSTM(3, 4), x) < 1e-12
+    # a GRU is not an RNN: the same weights' shapes differ, so it must not pass silently
+    with pytest.raises((ValueError, RuntimeError, KeyError)):
+        check.recurrent_diff(Recurrent(GRUCell(3, 4)), nn.RNN(3, 4), x)
+    # the 1997 cell against PyTorch's LSTM (forget gate free) differs: the check can fail
+    assert check.recurrent_diff(Recurrent(LSTMCell(3, 4, forget_gate=False)), nn.LSTM(3, 4), x) > 1e-3

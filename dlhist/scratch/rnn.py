@@ -3,7 +3,8 @@
 Each cell maps one time step, ``(x_t, state) -> state``, with the parameter names and gate order of PyTorch's
 ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell`` (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``), so that a
 state_dict moves between the two and ``tests/scratch/test_rnn.py`` can check them against ``nn.RNN``/``nn.LSTM``/
-``nn.GRU``. ``Recurrent(cell)`` runs a cell over a sequence.
+``nn.GRU``. ``Recurrent(cell)`` runs a cell over a sequence; ``last_step(outputs, lengths)`` reads each padded
+sequence's output at its own end.
 
 Shapes: ``x_t`` is ``(B, input_size)``; ``h`` is ``(B, hidden_size)``; an LSTM's state is the pair ``(h, c)``.
 
@@ -147,6 +148,27 @@ class Recurrent(nn.Module):
             state = self.cell(x_t, state)
             outputs.append(state[0] if isinstance(state, tuple) else state)
         return torch.stack(outputs, 1 if self.batch_first else 0), state
+
+
+def last_step(outputs: torch.Tensor, lengths: torch.Tensor, batch_first: bool = True) -> torch.Tensor:
+    """Each sequence's output at its own last real step, ``(B, H)``, from the outputs ``(B, T, H)`` (or
+    ``(T, B, H)``) of a batch padded at the end, and ``lengths`` ``(B,)``. A causal layer's output there has not
+    seen the padding. Lengths that do not fit the outputs (a batch that was never padded to one length, lengths of
+    another batch) are an error that names the shapes."""
+    if outputs.dim() != 3:
+        raise ValueError(f"last_step expects outputs of shape ({'B, T' if batch_first else 'T, B'}, H), "
+                         f"got {tuple(outputs.shape)}")
+    b, t = (outputs.shape[0], outputs.shape[1]) if batch_first else (outputs.shape[1], outputs.shape[0])
+    if lengths.shape != (b,) or lengths.is_floating_point():
+        raise ValueError(f"lengths must be integers of shape (batch,) = ({b},) for outputs "
+                         f"{tuple(outputs.shape)}, got {lengths.dtype} of shape {tuple(lengths.shape)}")
+    if len(lengths) and (int(lengths.min()) < 1 or int(lengths.max()) > t):
+        raise ValueError(f"lengths run from {int(lengths.min())} to {int(lengths.max())}, but the outputs "
+                         f"{tuple(outputs.shape)} have {t} steps: pad every sequence of the batch to the longest "
+                         f"one, and pass the lengths of this batch")
+    rows = torch.arange(b, device=outputs.device)
+    idx = lengths.to(outputs.device) - 1
+    return outputs[rows, idx] if batch_first else outputs[idx, rows]
 
 
 def forget_rows(lstm: nn.LSTM) -> slice:

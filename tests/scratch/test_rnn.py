@@ -5,25 +5,9 @@ from torch import nn
 from dlhist import check
 from dlhist.scratch.rnn import GRUCell, LSTMCell, Recurrent, RNNCell
 
-NAMES = {f"cell.{k}": f"{k}_l0" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-
 
 def sequence(t=7, b=3, n=5, seed=0):
     return torch.randn(t, b, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
-class Outputs(nn.Module):
-    """The outputs and the final state of a recurrent module, as a flat tuple of tensors (PyTorch's final states
-    have a leading layer dimension, ours do not)."""
-
-    def __init__(self, m):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        out, state = self.m(x)
-        states = state if isinstance(state, tuple) else (state,)
-        return (out, *(s.squeeze(0) if s.dim() == 3 else s for s in states))
 
 
 @pytest.mark.parametrize("ours, twin", [(RNNCell, nn.RNN), (LSTMCell, nn.LSTM), (GRUCell, nn.GRU)])
@@ -32,10 +16,8 @@ def test_cells_match_pytorch_outputs_states_and_gradients(ours, twin, batch_firs
     x = sequence()
     if batch_first:
         x = x.transpose(0, 1).contiguous()
-    mine = Outputs(Recurrent(ours(5, 4), batch_first=batch_first))
-    ref = Outputs(twin(5, 4, batch_first=batch_first))
-    names = {f"m.{k}": f"m.{v}" for k, v in NAMES.items()}
-    assert check.module_diff(mine, ref, x, names=names) < 1e-12
+    mine = Recurrent(ours(5, 4), batch_first=batch_first)
+    assert check.recurrent_diff(mine, twin(5, 4, batch_first=batch_first), x) < 1e-12
 
 
 def test_lstm_1997_is_pytorchs_lstm_with_the_forget_gate_held_open():
@@ -78,10 +60,9 @@ def test_hold_forget_gate_open_is_the_1997_cell_and_stays_open():
     from dlhist.scratch.rnn import forget_rows, hold_forget_gate_open
 
     x = sequence()
-    names = {f"m.{k}": f"m.{v}" for k, v in NAMES.items()}
     # module_diff perturbs the reference's parameters; the held-open gate's pre-activation stays near 40
-    assert check.module_diff(Outputs(Recurrent(LSTMCell(5, 4, forget_gate=False))),
-                             Outputs(hold_forget_gate_open(nn.LSTM(5, 4))), x, names=names) < 1e-12
+    assert check.recurrent_diff(Recurrent(LSTMCell(5, 4, forget_gate=False)),
+                                hold_forget_gate_open(nn.LSTM(5, 4)), x) < 1e-12
     lstm = hold_forget_gate_open(nn.LSTM(5, 4))
     opt = torch.optim.SGD(lstm.parameters(), lr=0.5)
     for _ in range(3):
@@ -93,3 +74,20 @@ def test_hold_forget_gate_open_is_the_1997_cell_and_stays_open():
     assert (lstm.bias_ih_l0[rows] == 40).all() and not lstm.bias_hh_l0[rows].any()
     with pytest.raises(ValueError, match="one-layer"):
         hold_forget_gate_open(nn.LSTM(5, 4, num_layers=2))
+
+
+def test_last_step_reads_each_sequences_end_and_refuses_lengths_that_do_not_fit():
+    from dlhist.scratch.rnn import last_step
+
+    out = torch.arange(2 * 5 * 3.0).reshape(2, 5, 3)  # (B, T, H)
+    lengths = torch.tensor([5, 2])
+    torch.testing.assert_close(last_step(out, lengths), torch.stack([out[0, 4], out[1, 1]]))
+    torch.testing.assert_close(last_step(out.transpose(0, 1), lengths, batch_first=False), last_step(out, lengths))
+    with pytest.raises(ValueError, match=r"outputs \(2, 5, 3\) have 5 steps"):
+        last_step(out, torch.tensor([6, 2]))  # a batch that was never padded to its longest sequence
+    with pytest.raises(ValueError, match=r"shape \(batch,\) = \(2,\).*shape \(3,\)"):
+        last_step(out, torch.tensor([5, 2, 1]))
+    with pytest.raises(ValueError, match="lengths run from 0"):
+        last_step(out, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="integers"):
+        last_step(out, torch.tensor([5.0, 2.0]))
