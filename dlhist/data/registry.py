@@ -74,6 +74,11 @@ def _github(repo: str, path: str) -> str:
     return f"https://raw.githubusercontent.com/{repo}/HEAD/{path}"
 
 
+def _github_at(repo_commit: str, path: str) -> str:
+    """A file at a fixed commit: ``owner/name/commit``."""
+    return f"https://raw.githubusercontent.com/{repo_commit}/{path}"
+
+
 def _idx_files(folder: str, bases: tuple[str, ...]) -> list[Remote]:
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -105,6 +110,19 @@ def _build_registry() -> dict[str, list[Remote]]:
         "jsb-chorales": [Remote("jsb_chorales/jsb-chorales-quarter.json",
                                 (_github("czhuang/JSB-Chorales-dataset", "jsb-chorales-quarter.json"),))],
     }
+    nltk_2008 = "nltk/nltk/4dc39fbf"  # the 2008 tree, when nltk_data/ was still in the code repository
+    books = {b: (_github_at(nltk_2008, f"nltk_data/corpora/gutenberg/{b}.txt"),) for b in (
+        "austen-emma", "austen-persuasion", "austen-sense", "blake-poems", "chesterton-brown", "chesterton-thursday",
+        "milton-paradise", "shakespeare-hamlet", "shakespeare-macbeth", "whitman-leaves")}
+    books["carroll-alice"] = (_github_at("celsofaf/AIND-NLP/8cdbb6e6", "carroll-alice.txt"),)
+    books["timemachine"] = ("http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt",
+                            _github_at("d2l-ai/d2l-zh/5918a8b9", "data/timemachine.txt"))
+    project_gutenberg = {"austen-pride_and_prejudice": (1342, "041e5208"), "doyle-sherlock_holmes": (1661, "4583fe51"),
+                         "shelley-frankenstein": (84, "8bd92d5e"), "wilde-dorian_gray": (174, "c8192e55"),
+                         "stevenson-treasure_island": (120, "e89155f2")}  # Project Gutenberg's own repositories
+    for book, (n, commit) in project_gutenberg.items():
+        books[book] = (_github_at(f"gutenbergbooks/{n}/{commit}", f"{n}-0.txt"),)
+    reg["gutenberg"] = [Remote(f"gutenberg/{b}.txt", urls) for b, urls in sorted(books.items())]
     for corpus in ("brown", "movie_reviews", "sentence_polarity"):
         reg[corpus] = [Remote(f"nltk_data/corpora/{corpus}.zip",
                               (_github("nltk/nltk_data", f"packages/corpora/{corpus}.zip"),))]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .registry import fetch
 from .tensors import TensorData
 
-TEXT_FILES = {"tinyshakespeare": "input.txt"}
+TEXT_FILES = {"tinyshakespeare": "input.txt", "war-and-peace": "war_and_peace.txt"}
 
 
 class Vocab:
