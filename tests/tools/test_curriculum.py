@@ -146,9 +146,10 @@ def test_readme_curriculum_table_lists_every_topic():
 def test_readme_curriculum_check_catches_missing_and_extra_topics():
     readme = (ROOT / "README.md").read_text()
     assert any("03-sequence-modeling/08-mixture-of-experts: missing" in p
-               for p in curriculum_problems(readme.replace(" · 08 mixture of experts", ""), ROOT))
+               for p in curriculum_problems(readme.replace(
+                   " · [08 mixture of experts](03-sequence-modeling/08-mixture-of-experts/)", ""), ROOT))
     assert any("'09 text CNN' names no topic" in p
-               for p in curriculum_problems(readme.replace("08 mixture of experts |", "08 mixture of experts · "
+               for p in curriculum_problems(readme.replace("08-mixture-of-experts/) |", "08-mixture-of-experts/) · "
                                                            "09 text CNN |"), ROOT))
     assert any("listed 2 times" in p
                for p in curriculum_problems(readme.replace("01 GAN ·", "01 GAN · 01 GAN ·"), ROOT))
