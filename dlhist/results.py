@@ -42,13 +42,15 @@ def _device_label(device: torch.device) -> str:
     return device.type
 
 
-def start(full: dict, smoke: dict | None = None, *, seed: int = 0, device: str | None = None):
+def start(full: dict, smoke: dict | None = None, *, gpu: dict | None = None, seed: int = 0,
+          device: str | None = None):
     """Begin a notebook run: choose settings and device, seed everything, start the clock, print the header.
 
-    Returns ``(cfg, device)``. ``cfg`` holds the full or smoke values (smoke when ``DLHIST_SMOKE=1``).
+    Returns ``(cfg, device)``. ``cfg`` holds the full or smoke values (smoke when ``DLHIST_SMOKE=1``); on a CUDA
+    device at full settings, ``gpu`` overrides the full values (a topic's larger GPU size, ``cfg.gpu_size``).
     """
-    cfg = Settings(full, smoke)
     dev = get_device(device)
+    cfg = Settings(full, smoke, gpu=gpu, accelerator=dev.type == "cuda")
     seed_everything(seed)
     _state.update(start=time.perf_counter(), device=dev, records=[], mode=cfg.mode)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -6,6 +6,10 @@ A notebook declares both in one call::
 
 Smoke mode (``DLHIST_SMOKE=1``) takes the smoke values; everything else comes from ``full``. Smoke exists only so
 that CI executes every cell quickly; the full values reproduce the paper's claim.
+
+A topic whose claim needs more data or steps than ten CPU minutes allow also declares a GPU size: ``gpu=dict(...)``
+overrides ``full`` at full settings when the notebook runs on a CUDA GPU (``dlhist.start`` passes
+``accelerator=True`` there). It is the same code path with larger numbers; ``cfg.gpu_size`` says which size ran.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def mode() -> str:
     return "smoke" if is_smoke() else "full"
 
 
-RESERVED = frozenset(name for name in dir(dict) if not name.startswith("_")) | {"mode", "smoke"}
+RESERVED = frozenset(name for name in dir(dict) if not name.startswith("_")) | {"mode", "smoke", "gpu_size"}
 
 
 def _same_kind(full_value, smoke_value) -> bool:
@@ -62,30 +66,41 @@ class Settings(dict):
     environment (useful in tests); otherwise ``DLHIST_SMOKE`` decides, here and nowhere else.
     """
 
-    def __init__(self, full: dict, smoke: dict | None = None, *, mode: str | None = None):
-        smoke = dict(smoke or {})
+    def __init__(self, full: dict, smoke: dict | None = None, *, gpu: dict | None = None, mode: str | None = None,
+                 accelerator: bool = False):
+        smoke, gpu = dict(smoke or {}), dict(gpu or {})
         reserved = sorted(set(full) & RESERVED)
         if reserved:
             raise KeyError(f"setting name(s) {reserved} are reserved (dict methods or Settings attributes); "
                            f"rename them, e.g. {reserved[0]}_")
-        unknown = sorted(set(smoke) - set(full))
-        if unknown:
-            raise KeyError(f"smoke settings {unknown} are not in the full settings {sorted(full)}")
-        wrong = [f"{k}={smoke[k]!r} (full: {full[k]!r})" for k in smoke if not _same_kind(full[k], smoke[k])]
-        if wrong:
-            raise TypeError(f"smoke settings of another type than the full ones: {', '.join(wrong)}")
+        for name, other in (("smoke", smoke), ("gpu", gpu)):
+            unknown = sorted(set(other) - set(full))
+            if unknown:
+                raise KeyError(f"{name} settings {unknown} are not in the full settings {sorted(full)}")
+            wrong = [f"{k}={other[k]!r} (full: {full[k]!r})" for k in other if not _same_kind(full[k], other[k])]
+            if wrong:
+                raise TypeError(f"{name} settings of another type than the full ones: {', '.join(wrong)}")
         chosen = mode or globals()["mode"]()
         if chosen not in ("full", "smoke"):
             raise ValueError(f"mode must be 'full' or 'smoke', not {chosen!r}")
         super().__init__(full)
+        gpu_size = chosen == "full" and accelerator and bool(gpu)
         if chosen == "smoke":
             self.update(smoke)
+        elif gpu_size:
+            self.update(gpu)
         object.__setattr__(self, "_mode", chosen)
+        object.__setattr__(self, "_gpu_size", gpu_size)
 
     @property
     def mode(self) -> str:
         """``"full"`` or ``"smoke"``."""
         return self._mode
+
+    @property
+    def gpu_size(self) -> bool:
+        """True when the GPU size ran: full settings on a CUDA device, with ``gpu`` overrides declared."""
+        return self._gpu_size
 
     @property
     def smoke(self) -> bool:
@@ -105,4 +120,4 @@ class Settings(dict):
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.items())
-        return f"Settings[{self.mode}]({body})"
+        return f"Settings[{self.mode}{', GPU size' if self.gpu_size else ''}]({body})"

@@ -59,3 +59,19 @@ def test_settings_that_attributes_would_shadow_are_refused(name):
 def test_a_float_smoke_value_for_an_integer_setting_is_refused():
     with pytest.raises(TypeError, match="epochs=0.5"):
         Settings(full=dict(epochs=20), smoke=dict(epochs=0.5), mode="smoke")
+
+
+def test_gpu_size_overrides_full_only_on_an_accelerator_at_full_settings():
+    full, smoke, gpu = dict(epochs=1, n_train=20_000), dict(n_train=256), dict(epochs=10, n_train=None)
+    on_cpu = Settings(full, smoke, gpu=gpu, mode="full")
+    on_gpu = Settings(full, smoke, gpu=gpu, mode="full", accelerator=True)
+    smoke_on_gpu = Settings(full, smoke, gpu=gpu, mode="smoke", accelerator=True)
+    assert (on_cpu.epochs, on_cpu.n_train, on_cpu.gpu_size) == (1, 20_000, False)
+    assert (on_gpu.epochs, on_gpu.n_train, on_gpu.gpu_size) == (10, None, True)
+    assert "GPU size" in repr(on_gpu)
+    assert (smoke_on_gpu.epochs, smoke_on_gpu.n_train, smoke_on_gpu.gpu_size) == (1, 256, False)
+    assert not Settings(full, mode="full", accelerator=True).gpu_size  # no GPU size declared: the full one runs
+    with pytest.raises(KeyError, match=r"gpu settings \['lr'\] are not in the full settings"):
+        Settings(full, gpu=dict(lr=0.1))
+    with pytest.raises(TypeError, match="gpu settings of another type"):
+        Settings(full, gpu=dict(epochs="ten"))
