@@ -295,6 +295,23 @@ def cosine_schedule(warmup_steps: int = 0, final_fraction: float = 0.0):
     return make
 
 
+def inverse_sqrt_schedule(warmup_steps: int):
+    """A scheduler factory for ``fit``: the Transformer's schedule (Vaswani et al. 2017, Section 5.3), linear
+    warm-up to the optimizer's LR over ``warmup_steps``, then decay as 1/sqrt(step). The paper's
+    ``d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)`` is this with a peak LR of ``(d_model * warmup)^-0.5``."""
+    if warmup_steps < 1:
+        raise ValueError(f"warmup_steps must be at least 1, got {warmup_steps}")
+
+    def make(optimizer, total_steps):
+        def factor(step):
+            s = step + 1
+            return min(s / warmup_steps, math.sqrt(warmup_steps / s))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    return make
+
+
 def fit(
     model: nn.Module,
     train: Iterable,

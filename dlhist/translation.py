@@ -23,12 +23,13 @@ from .models.decoding import beam_search, greedy_decode
 @torch.no_grad()
 def perplexity(model: nn.Module, pairs, batch_size: int = 200) -> float:
     """exp of the mean cross-entropy per target token under teacher forcing (every token weighted equally), for
-    a model whose forward returns ``{"loss", "tokens"}`` on a batch of encoded pairs."""
+    a model whose forward returns ``{"loss", "tokens"}`` on a batch of encoded pairs (``"nll"`` instead of
+    ``"loss"`` where the training loss is label-smoothed)."""
     model.eval()
     total = tokens = 0.0
     for batch in PairBatches(pairs, batch_size, device=next(model.parameters()).device):
         out = model(**batch)
-        total += out["loss"].item() * out["tokens"].item()
+        total += out.get("nll", out["loss"]).item() * out["tokens"].item()  # "nll": the loss without smoothing
         tokens += out["tokens"].item()
     return math.exp(total / tokens)
 

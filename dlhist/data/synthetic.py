@@ -11,6 +11,9 @@
 - ``AddingBatches(batch_size, min_length, seed=...)``: an endless, seeded stream of fresh adding-problem batches,
   for ``fit(..., steps=...)``.
 - ``adding_wrong(prediction, target)``: the paper's criterion, which sequences are wrong.
+- ``reversal_pairs(n, lengths, symbols)``: an order-dependent translation task for sequence-to-sequence models:
+  random symbol strings and their reversals, as (source ids, target ids with BOS and EOS) pairs for
+  ``dlhist.data.parallel.PairBatches``; symbol ids start after the tokenizer's special ids.
 
 Sequences of different lengths share one tensor, zero-padded after their end: ``x`` is ``(n, max_length, 2)``
 (batch first), ``y`` is ``(n,)`` and ``lengths`` is ``(n,)``; a causal model reads its output at step
@@ -93,3 +96,21 @@ class AddingBatches:
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
         while True:
             yield adding_problem(self.batch_size, self.min_length, generator=generator, dtype=self.dtype)
+
+
+def reversal_pairs(n: int, lengths: tuple[int, int] = (8, 24), symbols: int = 20, *, first_id: int = 4,
+                   bos: int = 1, eos: int = 2, generator: torch.Generator | None = None
+                   ) -> list[tuple[list[int], list[int]]]:
+    """``n`` pairs (source, BOS + reversed source + EOS); lengths uniform in ``lengths`` (inclusive), symbols
+    uniform among ``symbols`` ids starting at ``first_id``."""
+    lo, hi = lengths
+    if not 1 <= lo <= hi:
+        raise ValueError(f"lengths must satisfy 1 <= min <= max, got {lengths}")
+    if symbols < 2:
+        raise ValueError(f"a reversal task needs at least 2 symbols, got {symbols}")
+    size = torch.randint(lo, hi + 1, (n,), generator=generator).tolist()
+    out = []
+    for k in size:
+        src = (torch.randint(0, symbols, (k,), generator=generator) + first_id).tolist()
+        out.append((src, [bos] + src[::-1] + [eos]))
+    return out

@@ -1,4 +1,5 @@
-"""Attention, from scratch: the additive attention of Bahdanau, Cho & Bengio (2014).
+"""Attention, from scratch: the additive attention of Bahdanau, Cho & Bengio (2014), and the scaled dot-product
+and multi-head attention of Vaswani et al. (2017).
 
     attn = AdditiveAttention(query_size=H, key_size=2 * H, hidden=A)
     keys = attn.project_keys(encoder_outputs)            # (B, S, A), once per source sentence
@@ -8,11 +9,26 @@ Bahdanau et al., Section 3.1 and Appendix A.1.2: the score of source position j 
 e_ij = v^T tanh(W s_{i-1} + U h_j), the weights are a softmax over j, a_ij = exp(e_ij) / sum_k exp(e_ik), and the
 context is the weighted mean c_i = sum_j a_ij h_j. ``U h_j`` does not depend on i, so it is computed once per
 sentence; padded positions (``mask`` False) get zero weight.
+
+    out = scaled_dot_product_attention(q, k, v, mask=None, causal=False)   # softmax(q k^T / sqrt(d)) v
+    mha = MultiHeadAttention(d_model=128, n_heads=4)
+    y = mha(x)                                    # self-attention, (B, L, 128)
+    y = mha(x, memory, key_padding_mask=src_mask) # attention over another sequence (the decoder over the encoder)
+    y = mha(x, causal=True)                       # each position sees itself and the past only
+
+Vaswani et al., Section 3.2: Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V; multi-head attention projects the
+queries, keys and values h times with different matrices, attends in each head and projects the concatenation.
+Masks are boolean and True where attention is allowed, as in ``F.scaled_dot_product_attention``.
+``scaled_dot_product_attention`` is the written-out version, checked against PyTorch's fused kernel (which
+``MultiHeadAttention`` uses unless ``fused=False``) in ``tests/scratch/test_attention.py``.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -48,4 +64,92 @@ class AdditiveAttention(nn.Module):
         return torch.bmm(weights[:, None], keys).squeeze(1), weights
 
 
-__all__ = ["AdditiveAttention"]
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+                                 causal: bool = False, return_weights: bool = False):
+    """softmax(q k^T / sqrt(d) + masking) v for q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv). ``mask`` is
+    boolean, broadcastable to (..., Lq, Lk), True where query i may attend to key j; ``causal`` also forbids keys
+    after the query (j > i + Lk - Lq, so that a query at the end of a cached sequence sees everything before it).
+    A query that may attend to nothing gets NaN, as in PyTorch: mask padding in the keys, not whole rows."""
+    if k.shape[-2] != v.shape[-2] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} do not fit: q and k need "
+                         f"the same last size, k and v the same length")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., Lq, Lk)
+    if mask is not None:
+        try:
+            torch.broadcast_shapes(mask.shape, scores.shape)
+        except RuntimeError:
+            raise ValueError(f"mask {tuple(mask.shape)} does not broadcast to the scores "
+                             f"{tuple(scores.shape)} (..., Lq, Lk)") from None
+        scores = scores.masked_fill(~mask, float("-inf"))
+    if causal:
+        lq, lk = scores.shape[-2:]
+        future = torch.ones(lq, lk, dtype=torch.bool, device=q.device).triu(lk - lq + 1)
+        scores = scores.masked_fill(future, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    out = weights @ v
+    return (out, weights) if return_weights else out
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention (Vaswani et al. 2017, Section 3.2.2) on batch-first sequences (B, L, d_model).
+
+    ``forward(x, memory=None, key_padding_mask=None, attn_mask=None, causal=False, cache=None)``: queries from
+    ``x``, keys and values from ``memory`` (default: ``x``, self-attention). ``key_padding_mask`` (B, Lk) is True
+    at real keys; ``attn_mask`` (Lq, Lk) or (B, Lq, Lk) is True where attention is allowed. ``cache``, a dict, makes
+    self-attention incremental for generation: the keys and values of earlier calls are kept in it and the new
+    ones appended, so each call passes only the new positions.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, fused: bool = True):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.d_model, self.n_heads, self.dropout, self.fused = d_model, n_heads, dropout, fused
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)  # (B, L, d) -> (B, h, L, d/h)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None,
+                key_padding_mask: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None,
+                causal: bool = False, cache: dict | None = None) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must be (batch, length, {self.d_model}), got {tuple(x.shape)}")
+        memory = x if memory is None else memory
+        if memory.dim() != 3 or memory.shape[0] != x.shape[0] or memory.shape[-1] != self.d_model:
+            raise ValueError(f"memory must be ({x.shape[0]}, length, {self.d_model}), got {tuple(memory.shape)}")
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        lq, lk = q.shape[2], k.shape[2]
+        mask = None
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (x.shape[0], lk):
+                raise ValueError(f"key_padding_mask {tuple(key_padding_mask.shape)} must be (batch, keys) = "
+                                 f"{(x.shape[0], lk)}")
+            mask = key_padding_mask[:, None, None, :]
+        if attn_mask is not None:
+            if attn_mask.shape not in ((lq, lk), (x.shape[0], lq, lk)):
+                raise ValueError(f"attn_mask {tuple(attn_mask.shape)} must be (queries, keys) = {(lq, lk)} or "
+                                 f"(batch, queries, keys) = {(x.shape[0], lq, lk)}")
+            am = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]
+            mask = am if mask is None else mask & am
+        if causal:
+            future = torch.ones(lq, lk, dtype=torch.bool, device=x.device).triu(lk - lq + 1)
+            mask = ~future if mask is None else mask & ~future
+        dropout = self.dropout if self.training else 0.0
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        else:
+            out, w = scaled_dot_product_attention(q, k, v, mask, return_weights=True)
+            if dropout:
+                out = F.dropout(w, dropout) @ v
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+__all__ = ["AdditiveAttention", "MultiHeadAttention", "scaled_dot_product_attention"]

@@ -72,3 +72,15 @@ def test_bad_arguments_are_refused():
         AddingBatches(0, 100)
     with pytest.raises(ValueError, match="at least 12"):
         AddingBatches(8, 11)
+
+
+def test_reversal_pairs():
+    from dlhist.data.synthetic import reversal_pairs
+
+    pairs = reversal_pairs(200, (3, 6), symbols=5, generator=torch.Generator().manual_seed(0))
+    assert len(pairs) == 200
+    assert {len(s) for s, _ in pairs} == {3, 4, 5, 6}
+    for src, tgt in pairs:
+        assert tgt == [1] + src[::-1] + [2] and all(4 <= t < 9 for t in src)
+    with pytest.raises(ValueError, match="lengths must satisfy"):
+        reversal_pairs(5, (4, 2))
