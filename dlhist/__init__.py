@@ -4,8 +4,8 @@ The public API, short and stable:
 
 - setup: ``start``, ``Settings``, ``get_device``, ``seed_everything``, ``autocast``, ``describe``
 - data: ``fetch``, ``load_mnist``, ``TensorData``, ``TensorLoader``, ``data_dir`` (more in ``dlhist.data``)
-- training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``cosine_schedule``, ``inverse_sqrt_schedule``, ``History``,
-  ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
+- training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``cosine_schedule``, ``inverse_sqrt_schedule``,
+  ``History``, ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
 - plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``, ``save_figure``, ``show_source``
 - results: ``record``, ``finish``, ``seed_stats``
 
@@ -28,18 +28,18 @@ from .train import (  # noqa: E402
     accuracy,
     compare,
     cosine_schedule,
-    inverse_sqrt_schedule,
     count_parameters,
     evaluate,
     fit,
+    inverse_sqrt_schedule,
     load_checkpoint,
     save_checkpoint,
 )
 
 __all__ = [
     "History", "Settings", "TensorData", "TensorLoader", "accuracy", "autocast", "check", "compare",
-    "cosine_schedule", "count_parameters", "inverse_sqrt_schedule", "data", "data_dir", "describe", "evaluate", "fetch", "finish", "fit",
-    "get_device", "load_checkpoint", "load_mnist", "models", "plot", "plot_curves", "record", "save_checkpoint",
-    "save_figure", "scratch", "seed_everything", "seed_stats", "show_filters", "show_images", "show_source", "start",
-    "subplots",
+    "cosine_schedule", "count_parameters", "data", "data_dir", "describe", "evaluate", "fetch", "finish", "fit",
+    "get_device", "inverse_sqrt_schedule", "load_checkpoint", "load_mnist", "models", "plot", "plot_curves", "record",
+    "save_checkpoint", "save_figure", "scratch", "seed_everything", "seed_stats", "show_filters", "show_images",
+    "show_source", "start", "subplots",
 ]

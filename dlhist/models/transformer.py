@@ -38,15 +38,16 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
 
 
 class Positions(nn.Module):
-    """Position vectors added to token embeddings: ``kind`` is "sinusoidal", "learned" or "none"."""
+    """Position vectors added to token embeddings: ``kind`` is "sinusoidal", "learned" or "none". Learned vectors
+    start as Gaussian noise of standard deviation ``std``."""
 
-    def __init__(self, kind: str, max_len: int, d_model: int):
+    def __init__(self, kind: str, max_len: int, d_model: int, std: float = 0.02):
         super().__init__()
         if kind not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {kind!r}")
         self.kind, self.max_len = kind, max_len
         if kind == "learned":
-            self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+            self.table = nn.Parameter(torch.randn(max_len, d_model) * std)
         else:
             self.register_buffer("table", sinusoidal_positions(max_len, d_model) * (kind == "sinusoidal"),
                                  persistent=False)
@@ -119,7 +120,8 @@ class Transformer(nn.Module):
         self.pad, self.d_model, self.label_smoothing = pad, d_model, label_smoothing
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=pad)
         nn.init.normal_(self.embed.weight, std=d_model ** -0.5)  # times sqrt(d_model): unit-variance inputs
-        self.positions = Positions(positions, max_len, d_model)
+        # learned positions start at the sinusoids' scale (variance 1/2), next to token inputs of variance 1
+        self.positions = Positions(positions, max_len, d_model, std=math.sqrt(0.5))
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first) for _ in range(layers))
         self.decoder = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout, norm_first) for _ in range(layers))

@@ -1,0 +1,59 @@
+import math
+
+import pytest
+import torch
+
+from dlhist.models.gpt import GPT
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    return GPT(vocab_size=11, context=16, d_model=16, n_heads=2, layers=2, **kw)
+
+
+def test_initial_loss_is_near_uniform_and_outputs_are_causal():
+    m = tiny()
+    x = torch.randint(0, 11, (4, 16))
+    assert m(x, targets=torch.randint(0, 11, (4, 16)))["loss"].item() == pytest.approx(math.log(11), abs=0.1)
+    y = x.clone()
+    y[:, 10:] = (y[:, 10:] + 1) % 11
+    torch.testing.assert_close(m(x)[:, :10], m(y)[:, :10])  # the future does not leak into the past
+    assert not any("head" in n for n, _ in m.named_parameters())  # tied: the output layer is the embedding
+    scaled = [p.std().item() for n, p in m.named_parameters() if n.endswith(("out_proj.weight", "mlp.3.weight"))]
+    assert len(scaled) == 4 and max(scaled) < 0.013  # residual projections drawn at 0.02 / sqrt(2 * layers)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.9])
+def test_the_kv_cache_generates_the_same_tokens(temperature):
+    m = tiny()
+    prompt = torch.randint(0, 11, (3, 5))
+    a = m.generate(prompt, 9, temperature=temperature, top_k=5, generator=torch.Generator().manual_seed(1))
+    b = m.generate(prompt, 9, temperature=temperature, top_k=5, generator=torch.Generator().manual_seed(1),
+                   use_cache=False)
+    assert a.shape == (3, 14) and torch.equal(a, b)
+    long = m.generate(prompt, 20, temperature=0.0, use_cache=False)  # past the context: a sliding window
+    assert long.shape == (3, 25)
+
+
+def test_learns_a_repeating_pattern():
+    m = tiny()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    seq = torch.tensor([1, 2, 3, 4, 5] * 4)[None].repeat(8, 1)
+    for _ in range(150):
+        loss = m(seq[:, :16], targets=seq[:, 1:17])["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert m.generate(torch.tensor([[3, 4]]), 6, temperature=0.0).tolist() == [[3, 4, 5, 1, 2, 3, 4, 5]]
+
+
+def test_bad_input_is_named():
+    m = tiny()
+    with pytest.raises(ValueError, match="17 positions .* exceed the model's context of 16"):
+        m(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 11\), got 0..11"):
+        m(torch.tensor([[0, 11]]))
+    with pytest.raises(ValueError, match=r"targets \(1, 3\) must have the shape of idx \(1, 4\)"):
+        m(torch.zeros(1, 4, dtype=torch.long), targets=torch.zeros(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="use_cache=False"):
+        m.generate(torch.zeros(1, 10, dtype=torch.long), 10)
