@@ -14,6 +14,10 @@
 - ``reversal_pairs(n, lengths, symbols)``: an order-dependent translation task for sequence-to-sequence models:
   random symbol strings and their reversals, as (source ids, target ids with BOS and EOS) pairs for
   ``dlhist.data.parallel.PairBatches``; symbol ids start after the tokenizer's special ids.
+- ``cipher_sequences(n, pairs, distinct)``: in-context learning of a substitution cipher. Each sequence draws a fresh
+  random one-to-one map from ``letters`` plain letters to as many cipher letters and shows ``pairs`` (plain,
+  cipher) examples of it, the plain letters drawn from a few ``distinct`` ones so that they repeat. Nothing about a
+  map can be learned by gradient descent: a model can only read it off its context.
 
 Sequences of different lengths share one tensor, zero-padded after their end: ``x`` is ``(n, max_length, 2)``
 (batch first), ``y`` is ``(n,)`` and ``lengths`` is ``(n,)``; a causal model reads its output at step
@@ -114,3 +118,62 @@ def reversal_pairs(n: int, lengths: tuple[int, int] = (8, 24), symbols: int = 20
         src = (torch.randint(0, symbols, (k,), generator=generator) + first_id).tolist()
         out.append((src, [bos] + src[::-1] + [eos]))
     return out
+
+
+class CipherBatch(NamedTuple):
+    x: torch.Tensor  # (n, 2 * pairs) token ids: plain letter, cipher letter, plain letter, ...
+    y: torch.Tensor  # (n, 2 * pairs) the next token at cipher-letter predictions, -1 (ignored) elsewhere
+    shots: torch.Tensor  # (n, 2 * pairs) at a prediction, how often its plain letter was shown before; -1 elsewhere
+    unseen: torch.Tensor  # (n, 2 * pairs) at a prediction, how many cipher letters are not yet in the context
+
+
+def cipher_sequences(n: int, pairs: int = 24, distinct: int | tuple[int, int] = (2, 12), *, letters: int = 26,
+                     generator: torch.Generator | None = None) -> CipherBatch:
+    """``n`` sequences of ``pairs`` (plain, cipher) examples of a fresh random substitution per sequence.
+
+    Plain letters have ids ``0..letters-1``, cipher letters ``letters..2*letters-1`` (vocabulary ``2 * letters``).
+    Each sequence uses ``distinct`` plain letters (an int, or a range drawn per sequence), each example one of them
+    at random. Model inputs are ``x[:, :-1]``; targets ``y[:, 1:]`` ask, after each plain letter, for its cipher
+    letter. The best possible answer is exact lookup once a letter has been shown (``shots >= 1``); before that, a
+    guess among the ``unseen`` cipher letters (accuracy ``1 / unseen``).
+    """
+    lo, hi = (distinct, distinct) if isinstance(distinct, int) else distinct
+    if not 1 <= lo <= hi <= letters:
+        raise ValueError(f"distinct must lie in [1, letters={letters}], got {distinct}")
+    maps = torch.rand(n, letters, generator=generator).argsort(1)  # a random permutation per sequence
+    order = torch.rand(n, letters, generator=generator).argsort(1)  # which plain letters the sequence uses
+    k = torch.randint(lo, hi + 1, (n, 1), generator=generator)
+    slot = (torch.rand(n, pairs, generator=generator) * k).long()  # uniform over the sequence's k letters
+    plain = order.gather(1, slot)
+    cipher = maps.gather(1, plain) + letters
+    x = torch.stack([plain, cipher], 2).flatten(1)
+    seen = torch.zeros(n, pairs, dtype=torch.long)
+    unseen = torch.zeros(n, pairs, dtype=torch.long)
+    for t in range(pairs):
+        seen[:, t] = (plain[:, :t] == plain[:, t:t + 1]).sum(1)
+        unseen[:, t] = letters - torch.stack([(plain[:, :t] == j).any(1) for j in range(letters)], 1).sum(1)
+    y = torch.full_like(x, -1)
+    y[:, 1::2] = cipher
+    shots = torch.full_like(x, -1)
+    shots[:, 1::2] = seen
+    unseen_full = torch.full_like(x, -1)
+    unseen_full[:, 1::2] = unseen
+    return CipherBatch(x, y, shots, unseen_full)
+
+
+class CipherBatches:
+    """An endless, seeded stream of fresh ``cipher_sequences`` batches as ``(inputs, targets)`` for a language model
+    (``GPT.forward(idx, targets)``, ``fit(..., loss_fn=None, steps=...)``): every sequence has a new cipher."""
+
+    def __init__(self, batch_size: int, pairs: int = 24, distinct: int | tuple[int, int] = (2, 12), *,
+                 letters: int = 26, seed: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        cipher_sequences(1, pairs, distinct, letters=letters)  # refuses bad settings now, not at the first batch
+        self.batch_size, self.pairs, self.distinct, self.letters, self.seed = batch_size, pairs, distinct, letters, seed
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed)
+        while True:
+            b = cipher_sequences(self.batch_size, self.pairs, self.distinct, letters=self.letters, generator=generator)
+            yield b.x[:, :-1], b.y[:, 1:]

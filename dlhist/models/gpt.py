@@ -10,7 +10,8 @@ final LayerNorm, GELU in a 4x-wide MLP, causal multi-head attention (``dlhist.sc
 kernel underneath), the output layer tied to the token embeddings, weights drawn from N(0, 0.02) and the residual
 projections scaled down by 1/sqrt(2 * layers). Generation keeps each layer's keys and values (the KV cache), so
 each new token costs one position's work instead of a pass over the whole prefix; ``use_cache=False`` recomputes,
-and gives the same tokens.
+and gives the same tokens. ``mlp=False`` builds an attention-only model (Elhage et al. 2021; Olsson et al. 2022),
+the smallest in which in-context copying can be studied.
 """
 
 from __future__ import annotations
@@ -26,27 +27,30 @@ from .transformer import FeedForward
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mlp: bool = True):
         super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.ln1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
-        self.mlp = FeedForward(d_model, 4 * d_model, activation=nn.GELU)  # the Transformer's, with GELU
+        if mlp:
+            self.ln2 = nn.LayerNorm(d_model)
+            self.mlp = FeedForward(d_model, 4 * d_model, activation=nn.GELU)  # the Transformer's, with GELU
+        self.has_mlp = mlp
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln1(x), causal=True, cache=cache))
-        return x + self.drop(self.mlp(self.ln2(x)))
+        return x + self.drop(self.mlp(self.ln2(x))) if self.has_mlp else x
 
 
 class GPT(nn.Module):
     def __init__(self, vocab_size: int, context: int = 128, d_model: int = 128, n_heads: int = 4, layers: int = 4,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, mlp: bool = True):
         super().__init__()
         self.vocab_size, self.context = vocab_size, context
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(context, d_model)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, mlp) for _ in range(layers))
         self.ln_f = nn.LayerNorm(d_model)
         for name, p in self.named_parameters():
             if p.dim() == 2:

@@ -145,12 +145,13 @@ class Transformer(nn.Module):
         return {"memory": memory, "src_mask": src_mask,
                 "prefix": torch.empty(src.shape[0], 0, dtype=torch.long, device=src.device)}
 
-    def decode(self, state: dict, tgt_in: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, V) for every position of ``tgt_in`` (B, T), each seeing only the tokens before it."""
+    def decode(self, state: dict, tgt_in: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Logits (B, T, V) for every position of ``tgt_in`` (B, T), each seeing only the tokens before it
+        (``last_only``: the last position's, (B, 1, V), all that decoding needs)."""
         x = self._embed(tgt_in)
         for layer in self.decoder:
             x = layer(x, state["memory"], state["src_mask"])
-        return self.final_norm(x) @ self.embed.weight.T
+        return self.final_norm(x[:, -1:] if last_only else x) @ self.embed.weight.T
 
     def forward(self, src, src_mask, tgt_in, tgt_out) -> dict:
         logits = self.decode(self.encode(src, src_mask), tgt_in).flatten(0, 1)
@@ -161,5 +162,5 @@ class Transformer(nn.Module):
 
     def step(self, prev: torch.Tensor, state: dict):
         prefix = torch.cat([state["prefix"], prev[:, None]], 1)
-        logits = self.decode(state, prefix)[:, -1]
+        logits = self.decode(state, prefix, last_only=True)[:, -1]
         return logits, {**state, "prefix": prefix}

@@ -84,3 +84,27 @@ def test_reversal_pairs():
         assert tgt == [1] + src[::-1] + [2] and all(4 <= t < 9 for t in src)
     with pytest.raises(ValueError, match="lengths must satisfy"):
         reversal_pairs(5, (4, 2))
+
+
+def test_cipher_sequences_follow_one_map_per_sequence():
+    from dlhist.data.synthetic import CipherBatches, cipher_sequences
+
+    b = cipher_sequences(200, pairs=20, distinct=(2, 6), generator=torch.Generator().manual_seed(0))
+    assert b.x.shape == b.y.shape == b.shots.shape == (200, 40)
+    plain, cipher = b.x[:, 0::2], b.x[:, 1::2]
+    assert plain.max() < 26 <= cipher.min() and cipher.max() < 52
+    for i in range(200):  # one-to-one within a sequence, and at most 6 plain letters
+        pairs = set(zip(plain[i].tolist(), cipher[i].tolist()))
+        assert len({p for p, _ in pairs}) == len({c for _, c in pairs}) == len(pairs) <= 6
+    assert torch.equal(b.y[:, 1::2], cipher) and (b.y[:, 0::2] == -1).all()
+    # shots count earlier showings of the same plain letter; unseen counts cipher letters not yet shown
+    i, t = 0, 19
+    assert b.shots[i, 2 * t + 1] == (plain[i, :t] == plain[i, t]).sum()
+    assert b.unseen[i, 2 * t + 1] == 26 - len(set(plain[i, :t].tolist()))
+    assert (b.shots[:, 1] == 0).all() and (b.unseen[:, 1] == 26).all()
+    maps_differ = (cipher[:, 0] - 26 != cipher[:, 0].roll(1) - 26) | (plain[:, 0] != plain[:, 0].roll(1))
+    assert maps_differ.float().mean() > 0.9
+    x, y = next(iter(CipherBatches(4, pairs=5, seed=1)))
+    assert x.shape == y.shape == (4, 9) and torch.equal(x, next(iter(CipherBatches(4, pairs=5, seed=1)))[0])
+    with pytest.raises(ValueError, match="distinct must lie in"):
+        cipher_sequences(1, 4, distinct=30)
