@@ -11,7 +11,8 @@ kernel underneath), the output layer tied to the token embeddings, weights drawn
 projections scaled down by 1/sqrt(2 * layers). Generation keeps each layer's keys and values (the KV cache), so
 each new token costs one position's work instead of a pass over the whole prefix; ``use_cache=False`` recomputes,
 and gives the same tokens. ``mlp=False`` builds an attention-only model (Elhage et al. 2021; Olsson et al. 2022),
-the smallest in which in-context copying can be studied.
+the smallest in which in-context copying can be studied; ``positions="rotary"`` replaces the learned position
+vectors by rotary embeddings in every attention layer (Su et al. 2021; used by most language models since 2022).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from .transformer import FeedForward
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mlp: bool = True):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mlp: bool = True, rotary: bool = False):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, rotary=rotary)
         if mlp:
             self.ln2 = nn.LayerNorm(d_model)
             self.mlp = FeedForward(d_model, 4 * d_model, activation=nn.GELU)  # the Transformer's, with GELU
@@ -44,13 +45,15 @@ class Block(nn.Module):
 
 class GPT(nn.Module):
     def __init__(self, vocab_size: int, context: int = 128, d_model: int = 128, n_heads: int = 4, layers: int = 4,
-                 dropout: float = 0.0, mlp: bool = True):
+                 dropout: float = 0.0, mlp: bool = True, positions: str = "learned"):
         super().__init__()
+        if positions not in ("learned", "rotary"):
+            raise ValueError(f"positions must be 'learned' or 'rotary', got {positions!r}")
         self.vocab_size, self.context = vocab_size, context
         self.tok = nn.Embedding(vocab_size, d_model)
-        self.pos = nn.Embedding(context, d_model)
+        self.pos = nn.Embedding(context, d_model) if positions == "learned" else None
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, mlp) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, mlp, positions == "rotary") for _ in range(layers))
         self.ln_f = nn.LayerNorm(d_model)
         for name, p in self.named_parameters():
             if p.dim() == 2:
@@ -76,7 +79,10 @@ class GPT(nn.Module):
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got {idx.min().item()}.."
                              f"{idx.max().item()}")
-        x = self.drop(self.tok(idx) + self.pos(torch.arange(offset, length, device=idx.device)))
+        x = self.tok(idx)
+        if self.pos is not None:
+            x = x + self.pos(torch.arange(offset, length, device=idx.device))
+        x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches else None)
         logits = self.ln_f(x) @ self.tok.weight.T

@@ -90,6 +90,20 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return (out, weights) if return_weights else out
 
 
+def rotary(x: torch.Tensor, offset: int = 0, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) of queries or keys ``x`` (B, h, L, d), at positions
+    ``offset .. offset + L - 1``: dimension pairs (i, i + d/2) are rotated by the angle ``position * base^(-2i/d)``.
+    The dot product of a rotated query and key then depends on their positions only through their difference."""
+    d = x.shape[-1]
+    if d % 2:
+        raise ValueError(f"rotary positions need an even head dimension, got {d}")
+    freq = base ** (-torch.arange(0, d // 2, device=x.device, dtype=torch.float32) * 2 / d)
+    angle = torch.arange(offset, offset + x.shape[-2], device=x.device, dtype=torch.float32)[:, None] * freq
+    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention (Vaswani et al. 2017, Section 3.2.2) on batch-first sequences (B, L, d_model).
 
@@ -97,14 +111,16 @@ class MultiHeadAttention(nn.Module):
     ``x``, keys and values from ``memory`` (default: ``x``, self-attention). ``key_padding_mask`` (B, Lk) is True
     at real keys; ``attn_mask`` (Lq, Lk) or (B, Lq, Lk) is True where attention is allowed. ``cache``, a dict, makes
     self-attention incremental for generation: the keys and values of earlier calls are kept in it and the new
-    ones appended, so each call passes only the new positions.
+    ones appended, so each call passes only the new positions. ``rotary=True`` rotates queries and keys by their
+    positions (``rotary``; self-attention only), so that attention sees relative positions.
     """
 
-    def __init__(self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, fused: bool = True):
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0, fused: bool = True,
+                 rotary: bool = False):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        self.d_model, self.n_heads, self.dropout, self.fused = d_model, n_heads, dropout, fused
+        self.d_model, self.n_heads, self.dropout, self.fused, self.rotary = d_model, n_heads, dropout, fused, rotary
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -122,6 +138,11 @@ class MultiHeadAttention(nn.Module):
         if memory.dim() != 3 or memory.shape[0] != x.shape[0] or memory.shape[-1] != self.d_model:
             raise ValueError(f"memory must be ({x.shape[0]}, length, {self.d_model}), got {tuple(memory.shape)}")
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
+        if self.rotary:
+            if memory is not x:
+                raise ValueError("rotary positions are for self-attention; pass no memory")
+            offset = cache["k"].shape[2] if cache is not None and "k" in cache else 0
+            q, k = rotary(q, offset), rotary(k, offset)
         if cache is not None:
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
@@ -152,4 +173,4 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
 
-__all__ = ["AdditiveAttention", "MultiHeadAttention", "scaled_dot_product_attention"]
+__all__ = ["AdditiveAttention", "MultiHeadAttention", "rotary", "scaled_dot_product_attention"]

@@ -23,9 +23,9 @@ def test_initial_loss_is_near_uniform_and_outputs_are_causal():
     assert len(scaled) == 4 and max(scaled) < 0.013  # residual projections drawn at 0.02 / sqrt(2 * layers)
 
 
-@pytest.mark.parametrize("temperature", [0.0, 0.9])
-def test_the_kv_cache_generates_the_same_tokens(temperature):
-    m = tiny()
+@pytest.mark.parametrize("temperature,positions", [(0.0, "learned"), (0.9, "learned"), (0.9, "rotary")])
+def test_the_kv_cache_generates_the_same_tokens(temperature, positions):
+    m = tiny(positions=positions)
     prompt = torch.randint(0, 11, (3, 5))
     a = m.generate(prompt, 9, temperature=temperature, top_k=5, generator=torch.Generator().manual_seed(1))
     b = m.generate(prompt, 9, temperature=temperature, top_k=5, generator=torch.Generator().manual_seed(1),

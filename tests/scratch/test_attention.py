@@ -143,3 +143,20 @@ def test_multi_head_attention_names_bad_shapes():
         m(x, key_padding_mask=torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"attn_mask \(4, 4\) must be \(queries, keys\) = \(5, 5\)"):
         m(x, attn_mask=torch.ones(4, 4, dtype=torch.bool))
+
+
+def test_rotary_scores_depend_only_on_relative_position():
+    from dlhist.scratch.attention import rotary
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 2, 1, 8, generator=g, dtype=torch.double), torch.randn(1, 2, 1, 8, generator=g,
+                                                                                  dtype=torch.double)
+    score = lambda m, n: (rotary(q, m) * rotary(k, n)).sum(-1)
+    torch.testing.assert_close(score(3, 1), score(10, 8))
+    assert not torch.allclose(score(3, 1), score(3, 2))
+    torch.testing.assert_close(rotary(q, 0), q)  # position 0 is not rotated
+    torch.testing.assert_close(rotary(q, 5).norm(dim=-1), q.norm(dim=-1))  # a rotation keeps lengths
+    seq = torch.randn(1, 2, 6, 8, generator=g, dtype=torch.double)
+    torch.testing.assert_close(rotary(seq, 0)[:, :, 4:], rotary(seq[:, :, 4:], 4))  # offsets, as the KV cache uses
+    with pytest.raises(ValueError, match="even head dimension"):
+        rotary(torch.zeros(1, 1, 2, 3))
