@@ -4,6 +4,7 @@
 - ``lenet``: the modern LeNet (also a small feature network for judging generated digits)
 - ``CifarNet``, ``layer_grad_norms``: He et al.'s 6n+2 plain and residual networks
 - ``UNet``: the U-Net of segmentation (and, later, of diffusion)
+- ``transformer``, ``gpt``, ``vit``, ``seq2seq``: sequence models, imported by module (``dlhist.models.vit.ViT``)
 """
 
 from .lenet import lenet

@@ -78,10 +78,11 @@ class _Residual(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, norm_first: bool = False):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, norm_first: bool = False,
+                 activation: type[nn.Module] = nn.ReLU):
         super().__init__()
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.res1, self.res2 = (_Residual(d_model, dropout, norm_first) for _ in range(2))
 
     def forward(self, x, key_padding_mask=None):
