@@ -49,8 +49,8 @@ def step_time(model, batch: int, context: int, device, *, dtype, compile_: bool,
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
-    p.add_argument("--d-model", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--d-model", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--layers", type=int, default=2)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--context", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=32)
