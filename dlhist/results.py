@@ -232,7 +232,7 @@ def format_table(rows: list[dict], markdown: bool = False, show_topic: bool = Tr
         body.append(cells)
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        lines += ["| " + " | ".join(c) + " |" for c in body]
+        lines += ["| " + " | ".join(str(x).replace("|", "\\|") for x in c) + " |" for c in body]  # "|" ends a cell
         return "\n".join(lines)
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     fmt = "  ".join("{:<%d}" % w for w in widths)

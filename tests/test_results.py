@@ -84,6 +84,8 @@ def test_format_table():
     assert "01/01-dnn" in text and "1.41" in text and "yes" in text and "<= 1.6" in text
     md = R.format_table([row], markdown=True)
     assert md.splitlines()[1].startswith("|---") and md.count("\n") == 2
+    piped = R.format_table([{**row, "metric": "|a - b| (points)"}], markdown=True).splitlines()[2]
+    assert "\\|a - b\\|" in piped and piped.count(" | ") == md.splitlines()[2].count(" | ")  # still 7 cells
 
 
 def test_exactly_one_headline_in_both_modes(full, monkeypatch):
