@@ -147,11 +147,10 @@ def cipher_sequences(n: int, pairs: int = 24, distinct: int | tuple[int, int] = 
     plain = order.gather(1, slot)
     cipher = maps.gather(1, plain) + letters
     x = torch.stack([plain, cipher], 2).flatten(1)
-    seen = torch.zeros(n, pairs, dtype=torch.long)
-    unseen = torch.zeros(n, pairs, dtype=torch.long)
-    for t in range(pairs):
-        seen[:, t] = (plain[:, :t] == plain[:, t:t + 1]).sum(1)
-        unseen[:, t] = letters - torch.stack([(plain[:, :t] == j).any(1) for j in range(letters)], 1).sum(1)
+    earlier = (plain[:, :, None] == plain[:, None, :]).tril(-1)  # [i, t, s]: letter t was shown before, at s
+    seen = earlier.sum(2)
+    first = (seen == 0).long()  # a letter's first showing
+    unseen = letters - (first.cumsum(1) - first)  # one-to-one: each letter shown uses up one cipher letter
     y = torch.full_like(x, -1)
     y[:, 1::2] = cipher
     shots = torch.full_like(x, -1)
