@@ -3,8 +3,9 @@ and text corpora.
 
 - registry: ``fetch``, ``data_dir``, ``mirrors``, ``DATASETS``; errors ``DatasetNotFoundError``, ``ChecksumError``,
   ``UnknownDatasetError``, ``CacheNotWritableError``
-- tensors: ``TensorData``, ``TensorLoader``
+- tensors: ``TensorData``, ``TensorLoader``, ``LengthBatches`` (padded sequences grouped by length)
 - images: ``load_mnist``, ``load_cifar10``, ``load_images``, ``load_isbi2012``, ``CLASSES``, ``STATS``
+- sentiment (``dlhist.data.sentiment``): SST-2 and the movie reviews, with a leak check
 - text (``dlhist.data.text``): characters, vocabularies and batches for language models
 - synthetic tasks: ``dlhist.data.synthetic`` (the adding problem), ``dlhist.data.elman`` (temporal XOR, Elman's
   sentences), ``dlhist.data.reber`` (the embedded Reber grammar); music: ``dlhist.data.music`` (JSB Chorales)
@@ -34,11 +35,12 @@ from .registry import (
     mirrors,
     sha256,
 )
-from .tensors import TensorData, TensorLoader
+from .tensors import LengthBatches, TensorData, TensorLoader
 
 __all__ = [
     "CLASSES", "CacheNotWritableError", "DATASETS", "FASHION_CLASSES", "STATS", "ChecksumError",
-    "DatasetNotFoundError", "TensorData", "TensorLoader", "UnknownDatasetError", "data_dir", "fetch", "fetch_file",
+    "DatasetNotFoundError", "LengthBatches", "TensorData", "TensorLoader", "UnknownDatasetError", "data_dir",
+    "fetch", "fetch_file",
     "load_cifar10", "load_images", "load_isbi2012", "load_isbi2012_test", "load_mnist", "mirrors", "read_png",
     "sha256", "text",
 ]

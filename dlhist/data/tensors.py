@@ -72,3 +72,42 @@ class TensorLoader:
             if self.transform is not None:
                 batch = (self.transform(batch[0]),) + batch[1:]
             yield batch
+
+
+class LengthBatches:
+    """Batches of padded sequences grouped by length, each cut to its longest row: far less work on padding.
+
+    ``x`` (N, T) holds sequences padded at the end, ``lengths`` (N,) their real lengths. With ``shuffle``, every
+    pass shuffles the rows, sorts each pool of ``pool`` batches by length, cuts it into batches and shuffles the
+    batches (the bucketing of Sutskever et al. 2014 and most translation code); without, batches follow the row
+    order. Yields ``(x[:, :longest], y, ...)`` for the other tensors given.
+    """
+
+    def __init__(self, x: torch.Tensor, *others: torch.Tensor, lengths: torch.Tensor, batch_size: int,
+                 shuffle: bool = False, pool: int = 50, seed: int | None = None):
+        if lengths.shape != x.shape[:1] or (lengths < 1).any() or (lengths > x.shape[1]).any():
+            raise ValueError(f"lengths {tuple(lengths.shape)} must give one length in 1..{x.shape[1]} per row of x "
+                             f"{tuple(x.shape)}")
+        self.rows = TensorLoader(x, *others, batch_size=batch_size)  # checks the shapes and batch size
+        self.x, self.others, self.lengths = x, others, lengths.to(x.device)
+        self.batch_size, self.shuffle, self.pool = batch_size, shuffle, pool
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        n, b = self.x.shape[0], self.batch_size
+        if not self.shuffle:
+            batches = [torch.arange(s, min(s + b, n), device=self.x.device) for s in range(0, n, b)]
+        else:
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
+            batches = []
+            for start in range(0, n, b * self.pool):
+                chunk = order[start:start + b * self.pool]
+                chunk = chunk[self.lengths[chunk].argsort(stable=True)]
+                batches += list(chunk.split(b))
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
+        for idx in batches:
+            longest = int(self.lengths[idx].max())
+            yield (self.x[idx, :longest],) + tuple(t[idx] for t in self.others)

@@ -6,6 +6,7 @@
 
 ``train``/``val`` are ``TensorData`` of non-overlapping windows (``x`` a window of ids, ``y`` the same window shifted
 by one character), so ``train.loader(batch_size, shuffle=True)`` feeds ``dlhist.fit`` directly.
+``random_windows``/``window_batches`` sample windows at random starts of a long token sequence instead.
 """
 
 from __future__ import annotations
@@ -73,6 +74,25 @@ def sequences(ids: torch.Tensor, seq_len: int, stride: int | None = None) -> Ten
     idx = starts[:, None] + torch.arange(seq_len + 1)
     windows = ids[idx]
     return TensorData(windows[:, :-1].contiguous(), windows[:, 1:].contiguous())
+
+
+def random_windows(ids: torch.Tensor, batch: int, context: int, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` windows of ``context + 1`` consecutive ids from random starts, as inputs ``x`` (batch, context)
+    and next-token targets ``y``: how a language model is fed from one long text (nanoGPT's ``get_batch``)."""
+    if len(ids) < context + 2:
+        raise ValueError(f"a text of {len(ids)} tokens is too short for windows of {context} + 1")
+    starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=generator)
+    windows = ids[starts.to(ids.device)[:, None] + torch.arange(context + 1, device=ids.device)]
+    return windows[:, :-1], windows[:, 1:]
+
+
+def window_batches(ids: torch.Tensor, batch: int, context: int, steps: int, seed: int = 0
+                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``steps`` batches of ``random_windows`` drawn with one generator seeded by ``seed``: the same batches for
+    the same seed, so runs that differ only in the model see the same data in the same order."""
+    g = torch.Generator().manual_seed(seed)
+    return [random_windows(ids, batch, context, g) for _ in range(steps)]
 
 
 def split(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:

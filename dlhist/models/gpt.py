@@ -3,6 +3,7 @@
     model = GPT(vocab_size=65, context=128, d_model=128, n_heads=4, layers=4)
     out = model(x, targets=y)                      # {"loss": mean cross-entropy}: dlhist.fit(..., loss_fn=None)
     logits = model(x)                              # (B, T, V)
+    clf = GPTClassifier(model, n_classes=2)        # a linear head on the state at each sequence's last token
     model.generate(prompt_ids, 200, temperature=0.8, top_k=20)     # with a key-value cache
 
 GPT-2's choices, after nanoGPT: learned positions, pre-norm blocks ``x + attn(LN(x))`` and ``x + mlp(LN(x))`` with a
@@ -66,9 +67,9 @@ class GPT(nn.Module):
         """Parameters outside the token and position embeddings (Kaplan et al.'s N)."""
         return sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("tok.", "pos.")))
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, caches: list[dict] | None = None):
-        """Logits (B, T, V) for token ids (B, T), or ``{"loss"}`` with ``targets`` (B, T) (-1 is ignored).
-        ``caches``, one dict per layer, hold the keys and values of earlier calls (see ``generate``)."""
+    def hidden(self, idx: torch.Tensor, caches: list[dict] | None = None) -> torch.Tensor:
+        """The final (layer-normed) states (B, T, d_model) for token ids (B, T): what the output layer reads, and
+        what a classifier or reward head on top of the language model reads."""
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
         offset = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
@@ -85,7 +86,12 @@ class GPT(nn.Module):
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, caches[i] if caches else None)
-        logits = self.ln_f(x) @ self.tok.weight.T
+        return self.ln_f(x)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, caches: list[dict] | None = None):
+        """Logits (B, T, V) for token ids (B, T), or ``{"loss"}`` with ``targets`` (B, T) (-1 is ignored).
+        ``caches``, one dict per layer, hold the keys and values of earlier calls (see ``generate``)."""
+        logits = self.hidden(idx, caches) @ self.tok.weight.T
         if targets is None:
             return logits
         if targets.shape != idx.shape:
@@ -122,3 +128,35 @@ class GPT(nn.Module):
                 logits = (self(nxt, caches=caches) if use_cache else self(out[:, -self.context:]))[:, -1]
         self.train(was_training)
         return out
+
+
+class GPTClassifier(nn.Module):
+    """A linear head on a GPT's final states: the state at each sequence's last real token (``pool="last"``,
+    Radford et al. 2018's recipe: with causal attention that state has read the whole sequence) or the mean of the
+    states of its real tokens (``pool="mean"``).
+
+    ``forward(idx)`` takes token ids (B, T) padded at the end with ``pad_id`` and returns logits (B, n_classes);
+    ``lengths`` may be given instead of being read off the padding. Padding never changes the answer: causal
+    attention keeps it out of the real tokens' states."""
+
+    def __init__(self, gpt: GPT, n_classes: int, pad_id: int = 0, pool: str = "last"):
+        super().__init__()
+        if pool not in ("last", "mean"):
+            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
+        self.gpt, self.pad_id, self.pool = gpt, pad_id, pool
+        self.head = nn.Linear(gpt.tok.embedding_dim, n_classes)
+
+    def features(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None:
+            lengths = (idx != self.pad_id).sum(1)
+        if lengths.shape != idx.shape[:1] or (lengths < 1).any() or (lengths > idx.shape[1]).any():
+            raise ValueError(f"lengths {tuple(lengths.shape)} must give one length in 1..{idx.shape[1]} per row of "
+                             f"idx {tuple(idx.shape)}")
+        h = self.gpt.hidden(idx[:, :int(lengths.max())])  # columns that are padding in every row: not computed
+        if self.pool == "last":
+            return h[torch.arange(idx.shape[0], device=idx.device), lengths - 1]
+        real = torch.arange(h.shape[1], device=idx.device) < lengths[:, None]
+        return (h * real[..., None]).sum(1) / lengths[:, None]
+
+    def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(idx, lengths))

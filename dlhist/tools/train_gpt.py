@@ -39,7 +39,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.text import load_text
+from ..data.text import load_text, random_windows
 from ..device import get_device
 from ..models.gpt import GPT
 
@@ -109,10 +109,7 @@ def split(ids: torch.Tensor, val_fraction: float, context: int) -> tuple[torch.T
 
 def global_batch(ids: torch.Tensor, step: int, batch: int, context: int, seed: int) -> tuple[torch.Tensor, ...]:
     """The ``batch`` windows of step ``step``: the same in every process and on every resume."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    starts = torch.randint(0, len(ids) - context - 1, (batch,), generator=g)
-    windows = torch.stack([ids[s: s + context + 1] for s in starts.tolist()])
-    return windows[:, :-1], windows[:, 1:]
+    return random_windows(ids, batch, context, torch.Generator().manual_seed(seed * 1_000_003 + step))
 
 
 # ------------------------------------------------------------------------------------------------ optimization

@@ -82,3 +82,15 @@ def test_tiny_shakespeare_windows(monkeypatch, tmp_path):
     assert len(small) == 3
     with pytest.raises(ValueError, match="unknown text corpus"):
         text.load_text("nope")
+
+
+def test_random_windows_are_shifted_slices_of_the_text_and_repeat_for_a_seed():
+    ids = torch.arange(100)
+    x, y = text.random_windows(ids, batch=6, context=8, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (6, 8) and torch.equal(x[:, 1:], y[:, :-1])
+    assert torch.equal(x, x[:, :1] + torch.arange(8)) and (y[:, -1] <= 99).all()  # consecutive ids, inside the text
+    a, b = text.window_batches(ids, 4, 8, steps=3, seed=1), text.window_batches(ids, 4, 8, steps=3, seed=1)
+    assert len(a) == 3 and all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
+    assert not torch.equal(a[0][0], a[1][0])
+    with pytest.raises(ValueError, match="too short for windows of 99"):
+        text.random_windows(ids, 2, 99)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dlhist.models.gpt import GPT
+from dlhist.models.gpt import GPT, GPTClassifier
 
 
 def tiny(**kw):
@@ -57,3 +57,32 @@ def test_bad_input_is_named():
         m(torch.zeros(1, 4, dtype=torch.long), targets=torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="use_cache=False"):
         m.generate(torch.zeros(1, 10, dtype=torch.long), 10)
+
+
+def test_classifier_reads_the_state_at_each_last_real_token():
+    m = tiny()
+    clf = GPTClassifier(m, n_classes=3, pad_id=0)
+    x = torch.randint(1, 11, (3, 10))
+    x[0, 6:] = 0
+    x[1, 9:] = 0  # row 2 fills the window
+    lengths = torch.tensor([6, 9, 10])
+    h = m.hidden(x)
+    torch.testing.assert_close(m(x), h @ m.tok.weight.T)
+    expected = torch.stack([h[0, 5], h[1, 8], h[2, 9]])
+    torch.testing.assert_close(clf.features(x), expected)
+    torch.testing.assert_close(clf(x), clf.head(expected))
+    torch.testing.assert_close(clf(x[:2, :9]), clf(x[:2]))  # padding never changes the answer
+    torch.testing.assert_close(clf(x, lengths), clf(x))
+    with pytest.raises(ValueError, match=r"one length in 1..10 per row of idx \(3, 10\)"):
+        clf(x, torch.tensor([0, 3, 4]))
+
+
+def test_mean_pooling_averages_the_real_tokens_states():
+    m = tiny()
+    clf = GPTClassifier(m, n_classes=2, pool="mean")
+    x = torch.randint(1, 11, (2, 8))
+    x[0, 3:] = 0
+    h = m.hidden(x)
+    torch.testing.assert_close(clf.features(x), torch.stack([h[0, :3].mean(0), h[1].mean(0)]))
+    with pytest.raises(ValueError, match="pool must be"):
+        GPTClassifier(m, 2, pool="max")
