@@ -91,7 +91,7 @@ TOPICS: list[Topic] = [
        "Radford et al. 2019; Brown et al. 2020; Kaplan et al. 2020",
        "LM loss falls as a power law in size; larger models learn in context, without gradient steps"),
     _T("04-transformers", "05-lora", "LoRA: low-rank adaptation", "Hu et al. 2021",
-       "low-rank updates on W_q, W_v match full fine-tuning with ~0.1% of the parameters, mergeable"),
+       "low-rank updates on W_q, W_v match full fine-tuning with under 1% of the parameters, mergeable"),
     _T("04-transformers", "06-rlhf", "RLHF: learning from human preferences",
        "Ziegler et al. 2019; Schulman et al. 2017; Ouyang et al. 2022; Bai et al. 2022",
        "a reward model from comparisons plus PPO with a KL penalty steers a pre-trained model's generations"),
