@@ -1,6 +1,5 @@
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +8,6 @@ from torch import nn
 
 from dlhist.data import music
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 PIECES = {
     "train": [[[60, 64], [62], []], [[59, 62, 67]]],
     "valid": [[[60], [61], [60], [58]]],
@@ -143,11 +141,7 @@ def test_bernoulli_baseline():
     assert music.bernoulli_nll(train, test2) == pytest.approx(want)
 
 
-@pytest.mark.skipif(not (SHARED / "jsb_chorales").is_dir(), reason="no local JSB Chorales mirror")
-def test_jsb_chorales_from_the_mirror(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
-    monkeypatch.setenv("DLHIST_MIRROR", str(SHARED))
-    monkeypatch.setenv("DLHIST_OFFLINE", "1")
+def test_jsb_chorales_from_the_mirror(mirror):
     rolls = music.load_chorales()
     assert [len(rolls[s]) for s in music.SPLITS] == [229, 76, 77]  # Boulanger-Lewandowski's split
     assert rolls.pitches == range(43, 97)

@@ -1,13 +1,9 @@
-from pathlib import Path
 
 import pytest
 import torch
 
 from dlhist.data.parallel import PairBatches, encode_pairs, load_multi30k, make_batch, pad
 from dlhist.data.tokenizer import BOS, EOS, PAD, BPETokenizer
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-needs_mirror = pytest.mark.skipif(not (SHARED / "multi30k").is_dir(), reason="no local data mirror")
 
 PAIRS = [("A dog runs.", "Un chien court."), ("Two men are talking in the street.", "Deux hommes parlent dans la rue."),
          ("A girl.", "Une fille."), ("A man rides a horse on the beach.", "Un homme monte un cheval sur la plage.")]
@@ -49,14 +45,6 @@ def test_pair_batches_cover_every_pair_once_per_pass(tok):
         PairBatches(data, batch_size=0)
 
 
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
-    monkeypatch.setenv("DLHIST_MIRROR", str(SHARED))
-    monkeypatch.setenv("DLHIST_OFFLINE", "1")
-
-
-@needs_mirror
 def test_multi30k_splits_and_no_test_sentence_in_training(mirror):
     train = load_multi30k("train", "en", "fr")
     test = load_multi30k("test", "en", "fr")

@@ -1,20 +1,9 @@
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from dlhist.data import fetch
 from dlhist.data.sentiment import leaks, load_movie_reviews, load_sst2
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-needs_mirror = pytest.mark.skipif(not (SHARED / "SST-2").is_dir(), reason="no local data mirror")
-
-
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
-    monkeypatch.setenv("DLHIST_MIRROR", str(SHARED))
-    monkeypatch.setenv("DLHIST_OFFLINE", "1")
 
 
 def test_leaks_finds_whole_sentences_only():
@@ -29,7 +18,6 @@ def test_a_bad_split_is_named():
         load_sst2("test")
 
 
-@needs_mirror
 def test_sst2_and_movie_reviews_from_the_mirror(mirror):
     train, train_labels = load_sst2("train")
     dev, dev_labels = load_sst2("dev")

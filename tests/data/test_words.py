@@ -1,21 +1,10 @@
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
 
 from dlhist.data import words
 from dlhist.data.words import Analogy, WordVocab, analogies, similarity, tokenize
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-needs_mirror = pytest.mark.skipif(not (SHARED / "word2vec_eval").is_dir(), reason="no local data mirror")
-
-
-@pytest.fixture
-def mirror(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
-    monkeypatch.setenv("DLHIST_MIRROR", str(SHARED))
-    monkeypatch.setenv("DLHIST_OFFLINE", "1")
 
 
 def test_tokenize_keeps_lower_case_words_with_inner_apostrophes_and_hyphens():
@@ -71,7 +60,6 @@ def test_similarity_is_spearmans_rho_over_known_pairs():
         similarity(v, vocab, [("king", "queen", 1.0), ("x", "y", 2.0)])
 
 
-@needs_mirror
 def test_evaluation_sets_from_the_mirror(mirror):
     qs = words.load_analogies()
     assert len(qs) == 19_544  # Mikolov et al. 2013a: 8,869 semantic and 10,675 syntactic questions
@@ -81,7 +69,6 @@ def test_evaluation_sets_from_the_mirror(mirror):
     assert len(pairs) == 353 and pairs[0] == ("love", "sex", 6.77)
 
 
-@needs_mirror
 def test_corpora_from_the_mirror(mirror):
     brown = words.load_corpus("brown")
     assert len(brown) > 50_000 and 900_000 < sum(map(len, brown)) < 1_161_192  # punctuation dropped
