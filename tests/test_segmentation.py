@@ -252,3 +252,37 @@ def test_load_isbi2012_from_mirror(tmp_path, monkeypatch):
     assert small.x.shape[0] == 3 and 0 <= small.x.min() and small.x.max() <= 1
     test = data.load_isbi2012_test()
     assert test.shape == (30, 1, 512, 512)
+
+
+def test_isbi_pixel_error_is_one_minus_the_best_f_score():
+    target = torch.tensor([[[1, 1, 0, 0],
+                            [1, 1, 0, 0]]])
+    prob = torch.tensor([[[0.9, 0.45, 0.2, 0.05],
+                          [0.8, 0.7, 0.55, 0.0]]])
+    # best threshold (0.3 or 0.4): 4 true cells found, 1 membrane pixel called cell: F = 8 / 9
+    assert S.isbi_pixel_error(prob, target).item() == pytest.approx(1 / 9)
+    assert S.isbi_pixel_error(prob, S.targets(target)).item() == pytest.approx(1 / 9)
+    # the misclassified fraction at that threshold is larger: true negatives do not count in the F-score
+    assert S.pixel_error((prob > 0.35).long(), target).item() == pytest.approx(1 / 8)
+    assert S.isbi_pixel_error(target.float(), target).item() == 0  # a perfect map
+    assert S.isbi_pixel_error(torch.zeros(1, 2, 4), target).item() == 1  # no cell anywhere: F = 0
+
+
+def test_isbi_pixel_error_matches_a_brute_force_f_score():
+    g = torch.Generator().manual_seed(0)
+    target = (torch.rand(2, 16, 16, generator=g) < 0.7).long()
+    prob = (0.6 * target + 0.5 * torch.rand(2, 16, 16, generator=g)).clamp(0, 1)
+    best = 0.0
+    for t in [i / 10 for i in range(11)]:
+        pred = (prob > t).flatten().tolist()
+        truth = (target == S.CELL).flatten().tolist()
+        tp = sum(p and q for p, q in zip(pred, truth))
+        fp = sum(p and not q for p, q in zip(pred, truth))
+        fn = sum(q and not p for p, q in zip(pred, truth))
+        best = max(best, 2 * tp / (2 * tp + fp + fn))
+    assert S.isbi_pixel_error(prob, target).item() == pytest.approx(1 - best, abs=1e-6)
+
+
+def test_isbi_pixel_error_names_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(1, 4, 4\).*\(1, 2, 4\)"):
+        S.isbi_pixel_error(torch.zeros(1, 4, 4), torch.zeros(1, 2, 4, dtype=torch.long))
