@@ -6,6 +6,8 @@
     dlhist readme                        rewrite the results tables in README.md (headline claims) and in each
                                          topic's README.md (every record) from those files
     dlhist headers                       rewrite every notebook's Colab badge and setup cell from the templates
+    dlhist overview [--check]            rewrite OVERVIEW.md's measured numbers, images/tech-tree.png and PAPERS.md
+                                         from the curriculum and the results.json files (--check: only report)
 
 Every command acts on the clone that holds the working directory, or on --root PATH.
 A TARGET is a section (01-deep-neural-networks), a topic (01-dnn or 01-deep-neural-networks/01-dnn), a path,
@@ -243,6 +245,30 @@ def cmd_headers(args) -> int:
     return 0
 
 
+def cmd_overview(args) -> int:
+    from . import overview  # matplotlib: loaded only for this command
+
+    root = args.root_path
+    try:
+        if args.check:
+            stale = sorted(overview.stale(root))
+            for rel in stale:
+                print(f"out of date: {rel}")
+            if stale:
+                print("run `dlhist overview` to regenerate")
+                return 1
+            print("overview, tech tree and paper list up to date")
+            return 0
+        written = overview.update(root)
+    except ValueError as exc:  # a results.json that results.load rejects
+        raise CliError(f"{exc}; rerun that topic at full settings (`dlhist run TOPIC`)") from exc
+    for rel in written:
+        print(f"updated {rel}")
+    if not written:
+        print("overview, tech tree and paper list already up to date")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dlhist", description="dlhist: a runnable history of deep learning.",
                                      epilog=__doc__.split("\n\n", 1)[1],
@@ -265,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_readme)
     p = sub.add_parser("headers", parents=[common], help="rewrite each notebook's Colab badge and setup cell")
     p.set_defaults(func=cmd_headers)
+    p = sub.add_parser("overview", parents=[common],
+                       help="rewrite OVERVIEW.md's numbers, the tech tree figure and PAPERS.md")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is out of date")
+    p.set_defaults(func=cmd_overview)
     args = parser.parse_args(argv)
     try:
         args.root_path = curriculum.check_root(args.root) if args.root else curriculum.repo_root()
