@@ -57,7 +57,7 @@ TOPICS: list[Topic] = [
        requires=("01-deep-neural-networks/01-dnn",)),
     _T("02-optimization-and-regularization", "02-relu", "Rectified linear units",
        "Glorot, Bordes & Bengio 2011; Nair & Hinton 2010",
-       "deep rectifier nets train well without pre-training and learn sparse codes",
+       "rectifier nets reach a lower test error than tanh nets without pre-training, and learn sparse codes",
        requires=("01-deep-neural-networks/01-dnn",)),
     _T("02-optimization-and-regularization", "03-residuals", "Residual networks", "He, Zhang, Ren & Sun 2015",
        "deeper plain nets train worse (degradation); residual nets gain accuracy from depth",

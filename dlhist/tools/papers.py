@@ -5,6 +5,10 @@ the line breaks joined (``tests/tools/test_overview.py`` checks that the two are
 README's papers change, change them here too). For a planned topic, the papers it is planned to reproduce (see
 ../shared/design/sections-03-05.md); its README will take them over. ``dlhist overview`` writes PAPERS.md from this
 file.
+
+The year in "Authors (year)" is the year of the venue or journal issue where there is one, else of the preprint; the
+venue is named as it was then (NIPS until 2017, NeurIPS from 2018). The planned topics' entries follow this; an
+existing topic's entries are its README's, which a test keeps them equal to.
 """
 
 from __future__ import annotations
@@ -333,7 +337,7 @@ CITATIONS: dict[str, tuple[str, ...]] = {
     "05-image-generation/04-latent-diffusion": (
         "R. Rombach, A. Blattmann, D. Lorenz, P. Esser and B. Ommer (2022). High-resolution image synthesis with "
         "latent diffusion models. *CVPR 2022*. https://arxiv.org/abs/2112.10752",
-        "J. Ho and T. Salimans (2022). Classifier-free diffusion guidance. *NeurIPS 2021 Workshop on Deep Generative "
+        "J. Ho and T. Salimans (2021). Classifier-free diffusion guidance. *NeurIPS 2021 Workshop on Deep Generative "
         "Models and Downstream Applications*. https://arxiv.org/abs/2207.12598",
     ),
     "05-image-generation/05-clip": (

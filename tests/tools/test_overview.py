@@ -203,6 +203,28 @@ def test_quotes_refuse_a_missing_metric_a_flipped_verdict_or_sign():
         overview.quote_text(overview.Quote("k", "t", "m", absolute=True), [rec])
 
 
+def test_quotes_of_settings_counts_renamed_rows_and_small_numbers():
+    rec = {"metric": "runs solved (%, 5 seeds)", "ours": 60.0, "paper": None, "reproduced": True,
+           "note": "one seed, 3 epochs"}
+    Q = overview.Quote
+    assert overview.quote_text(Q("k", "t", "runs solved (%, 5 seeds)", "setting", pattern=r"(\d+) seeds"),
+                               [{**rec, "reproduced": False}]) == "5"  # a setting relies on no verdict
+    assert overview.quote_text(Q("k", "t", "x", "setting", pattern=r"(\d+) epochs", field="note",
+                                 also=("runs solved (%, 5 seeds)",)), [rec]) == "3"
+    assert overview.quote_text(Q("k", "t", "runs solved (%, 5 seeds)", "count", pattern=r"(\d+) seeds"),
+                               [rec]) == "3"
+    with pytest.raises(cli.CliError, match="not a whole number"):
+        overview.quote_text(Q("k", "t", "runs solved (%, 5 seeds)", "count", pattern=r"(\d+) seeds"),
+                            [{**rec, "ours": 50.0}])
+    with pytest.raises(cli.CliError, match="no longer states the setting"):
+        overview.quote_text(Q("k", "t", "runs solved (%, 5 seeds)", "setting", pattern=r"(\d+) images"), [rec])
+    with pytest.raises(cli.CliError, match=r"'new name' \(or 'old name'\), which its results.json lacks"):
+        overview.quote_text(Q("k", "t", "new name", also=("old name",)), [rec])
+    tiny = {**rec, "metric": "m", "ours": 0.298023}
+    assert overview.quote_text(Q("k", "t", "m", scale=1e-6, sci=True), [tiny]) == "3.0 × 10⁻⁷"
+    assert overview.quote_text(Q("k", "t", "m", digits=0, scale=1e6, sci=True), [tiny]) == "3 × 10⁵"
+
+
 def test_render_fills_spans_and_refuses_unknown_keys():
     text = "a <!-- overview:x:start -->old<!-- overview:x:end --> b\n<!-- overview:t:start -->\nold\n" \
            "<!-- overview:t:end -->\n"
@@ -286,9 +308,16 @@ def test_statuses_and_run_times_come_from_results_json(tmp_path):
     table = overview.not_reproduced_table(clone)
     assert table.count("\n| [") == 1 and "[05-lora](04-transformers/05-lora/)" in table
     assert overview.total_hours(clone) == "0.2"
+    assert "| -1.00 | - |" in table  # the headline's own value, rounded as the prose rounds it
     before = overview.tree_digest(clone)
     (clone / LORA / "results.json").write_text(json.dumps([record("h", 1.0, headline=True)]))
     assert overview.tree_digest(clone) != before  # a status that changes redraws the tree
+    # a headline that passed in the committed run but is not asserted is counted apart
+    (clone / GPT / "results.json").write_text(json.dumps([{**record("h", 1.0, headline=True), "asserted": False}]))
+    assert overview.status_sentence(clone) == (
+        "Of the 33 topics, 3 have a committed full run: 2 reproduce their paper's key claim and 0 do not; 1 more "
+        "(04-gpt) passed in its committed run but is not asserted, because it did not pass robustly; 1 is in "
+        "progress; 29 are planned.")
 
 
 def test_overview_command_writes_then_checks(tmp_path, capsys):
