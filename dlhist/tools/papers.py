@@ -78,7 +78,7 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         " *AISTATS 2010*, PMLR 9, 249–256 (the initialisation used here, and why deep sigmoid networks stall). "
         "https://proceedings.mlr.press/v9/glorot10a.html",
         "A. Krizhevsky, I. Sutskever and G. E. Hinton (2012). ImageNet classification with deep convolutional "
-        "neural networks. *NeurIPS 2012* (Figure 1: a ReLU CNN reaches 25% CIFAR-10 training error six times faster"
+        "neural networks. *NIPS 2012* (Figure 1: a ReLU CNN reaches 25% CIFAR-10 training error six times faster"
         " than a tanh one). https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html",
     ),
     "02-optimization-and-regularization/03-residuals": (
@@ -262,7 +262,7 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         "S. C. Y. Chan, A. Santoro, A. K. Lampinen, J. X. Wang, A. Singh, P. H. Richemond, J. McClelland and F. "
         "Hill (2022). Data distributional properties drive emergent in-context learning in transformers. *NeurIPS "
         "2022*. https://arxiv.org/abs/2205.05055 (bursty training sequences)",
-        "J. Hoffmann et al. (2022). Training compute-optimal large language models. "
+        "J. Hoffmann et al. (2022). Training compute-optimal large language models. *NeurIPS 2022*. "
         "https://arxiv.org/abs/2203.15556",
     ),
     "04-transformers/05-lora": (
@@ -281,7 +281,7 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         "T. Dettmers, A. Pagnoni, A. Holtzman and L. Zettlemoyer (2023). QLoRA: Efficient finetuning of quantized "
         "LLMs. *NeurIPS 2023*. https://arxiv.org/abs/2305.14314",
         "Y. Sheng, S. Cao, D. Li, C. Hooper, N. Lee, S. Yang, C. Chou, B. Zhu, L. Zheng, K. Keutzer, J. E. Gonzalez"
-        " and I. Stoica (2023). S-LoRA: Serving thousands of concurrent LoRA adapters. "
+        " and I. Stoica (2023). S-LoRA: Serving thousands of concurrent LoRA adapters. *MLSys 2024*. "
         "https://arxiv.org/abs/2311.03285",
         "S.-Y. Liu, C.-Y. Wang, H. Yin, P. Molchanov, Y.-C. F. Wang, K.-T. Cheng and M.-H. Chen (2024). DoRA: "
         "Weight-decomposed low-rank adaptation. *ICML 2024*. https://arxiv.org/abs/2402.09353",
