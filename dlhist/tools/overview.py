@@ -129,7 +129,6 @@ QUOTES: list[Quote] = [
     _Q("mlp-paper", f"{_D}/01-dnn", "MNIST test error (%), 784-800-10 MLP", "paper"),
     _Q("lenet", f"{_D}/02-cnn", "MNIST test error (%), LeNet-5 as in 1998", digits=2),
     _Q("lenet-paper", f"{_D}/02-cnn", "MNIST test error (%), LeNet-5 as in 1998", "paper", digits=2),
-    _Q("lenet-params", f"{_D}/02-cnn", "parameters, MLP 784-800-10 / LeNet-5"),
     _Q("lenet-shift", f"{_D}/02-cnn", "3-px shift error increase, MLP / LeNet-5"),
     _Q("alexnet-relu", f"{_D}/03-alex-net", "ReLU vs tanh: speed-up to 13% training error, in steps"),
     _Q("alexnet-relu-paper", f"{_D}/03-alex-net", "ReLU vs tanh: speed-up to 13% training error, in steps", "paper",
