@@ -236,9 +236,9 @@ def isbi_pixel_error(prob_cell: torch.Tensor, target: torch.Tensor, thresholds: 
     pixels, ``F = 2 TP / (2 TP + FP + FN)``, and the error is ``1 - max F``. Unlike the fraction of misclassified
     pixels, it ignores correctly found membrane pixels (true negatives), counts the cell pixels twice in its
     denominator (``2 TP``) and picks its own threshold, so it is smaller: about 0.6 times the misclassified fraction
-    when about four pixels in five are cell. Source: the challenge's
-    evaluation page ("1 - the maximal F-score of pixel similarity") and the Fiji script it links
-    (``PixelError.getPixelErrorMaximalFScore(0.0, 1.0, 0.1)`` in Trainable Weka Segmentation).
+    when about four pixels in five are cell. Source: the challenge's evaluation page ("1 - the maximal F-score of
+    pixel similarity") and the Fiji script it links (``PixelError.getPixelErrorMaximalFScore(0.0, 1.0, 0.1)`` in
+    Trainable Weka Segmentation).
     """
     label = _split(target)[0]
     if prob_cell.shape != label.shape:
