@@ -311,6 +311,14 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         "(2014). Generative adversarial nets. *NIPS 2014*. https://arxiv.org/abs/1406.2661",
         "L. Theis, A. van den Oord and M. Bethge (2016). A note on the evaluation of generative models. *ICLR 2016* "
         "(why the Parzen-window likelihood misleads). https://arxiv.org/abs/1511.01844",
+        "M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler and S. Hochreiter (2017). GANs trained by a two "
+        "time-scale update rule converge to a local Nash equilibrium. *NIPS 2017* (FID). "
+        "https://arxiv.org/abs/1706.08500",
+        "T. Kynkäänniemi, T. Karras, S. Laine, J. Lehtinen and T. Aila (2019). Improved precision and recall metric "
+        "for assessing generative models. *NeurIPS 2019*. https://arxiv.org/abs/1904.06991",
+        "A. Radford, L. Metz and S. Chintala (2016). Unsupervised representation learning with deep convolutional "
+        "generative adversarial networks. *ICLR 2016* (DCGAN: batch normalisation in the generator, Adam at 2·10⁻⁴ "
+        "and β₁ = 0.5). https://arxiv.org/abs/1511.06434",
     ),
     "05-image-generation/02-vae": (
         "D. P. Kingma and M. Welling (2014). Auto-encoding variational Bayes. *ICLR 2014*. "

@@ -151,8 +151,10 @@ def test_readme_curriculum_check_catches_missing_and_extra_topics():
     assert any("'09 text CNN' names no topic" in p
                for p in curriculum_problems(readme.replace("08-mixture-of-experts/) |", "08-mixture-of-experts/) · "
                                                            "09 text CNN |"), ROOT))
+    cnn = "[02 CNN/LeNet](01-deep-neural-networks/02-cnn/) ·"
+    assert cnn in readme
     assert any("listed 2 times" in p
-               for p in curriculum_problems(readme.replace("01 GAN ·", "01 GAN · 01 GAN ·"), ROOT))
+               for p in curriculum_problems(readme.replace(cnn, f"{cnn} {cnn}"), ROOT))
 
 
 def test_resolve_targets():
