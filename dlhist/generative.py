@@ -100,13 +100,16 @@ def _cache_path(dataset: str, steps: int, seed: int, device: torch.device) -> Pa
 
 
 def train_judge(dataset: str = "mnist", *, steps: int = 1500, batch_size: int = 128, seed: int = 0, device=None,
-                cache: bool = True, verbose: bool = True, n_test: int | None = None) -> Judge:
-    """Train the judge on the dataset's 60,000 training images (Adam, ``steps`` steps), or load it from the cache.
+                cache: bool = False, verbose: bool = True, n_test: int | None = None) -> Judge:
+    """Train the judge on the dataset's 60,000 training images (Adam, ``steps`` steps) and print its test accuracy
+    (on ``n_test`` random test images, or all of them).
 
-    Training is deterministic for a given seed and device type, so a cached judge is the one this code would train
-    (the cache file is keyed by dataset, version, steps, seed and device type, under ``data_dir()/judges``). It is
-    loaded with ``weights_only=True``. Prints the test accuracy either way (on ``n_test`` random test images, or
-    all of them).
+    The judge's initial weights are drawn from the global random state at the call (which a notebook seeds at its
+    start) and its data order from ``seed``, so a notebook run from the top trains the same judge every time.
+    ``cache=True`` saves the trained weights under ``data_dir()/judges`` (keyed by dataset, version, steps, seed and
+    device type) and loads them, with ``weights_only=True``, on later calls: quicker when running several notebooks,
+    but the cached judge is the one trained by whichever notebook ran first, so that notebook's judge numbers may
+    differ slightly from its committed run.
     """
     device = torch.device(device or "cpu")
     train, test = load_mnist(dataset, device=device, normalize=False, n_test=n_test)

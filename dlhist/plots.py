@@ -122,8 +122,12 @@ def plot_curves(runs: Mapping, key: str = "val_acc", *, ax=None, title: str = ""
 
 
 def show_images(images, labels: Sequence | None = None, *, ncols: int = 8, scale: float = 1.2, title: str = "",
-                cmap: str = "gray", normalize: bool = True):
-    """A grid of images: a tensor (N, C, H, W) or (N, H, W), or a list of such arrays; optional titles."""
+                cmap: str = "gray", normalize: bool = True, vrange: tuple[float, float] | None = None):
+    """A grid of images: a tensor (N, C, H, W) or (N, H, W), or a list of such arrays; optional titles.
+
+    By default (``normalize``) each grey image is stretched to its own minimum and maximum. ``vrange=(lo, hi)``
+    shows every image on that one fixed scale instead, e.g. ``(0, 1)`` for pixel intensities a generator made, so
+    that a faint sample looks faint."""
     use_style()
     imgs = [_np(i) for i in images]
     n = len(imgs)
@@ -143,11 +147,11 @@ def show_images(images, labels: Sequence | None = None, *, ncols: int = 8, scale
                 img = img.transpose(1, 2, 0)
             if img.ndim == 3 and img.shape[2] == 1:
                 img = img[..., 0]
-            if normalize and img.ndim == 2:
+            if vrange is None and normalize and img.ndim == 2:
                 lo, hi = img.min(), img.max()
                 img = (img - lo) / (hi - lo + 1e-12)
-            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0 if normalize else None,
-                      vmax=1 if normalize else None)
+            vmin, vmax = vrange if vrange is not None else ((0, 1) if normalize else (None, None))
+            ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=vmin, vmax=vmax)
             if labels is not None:
                 ax.set_title(str(labels[i]), fontsize=8)
         if title:

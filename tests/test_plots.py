@@ -61,3 +61,12 @@ def test_show_images_and_filters():
         P.show_filters(torch.randn(4, 10), shape=(3, 3))
     with pytest.raises(ValueError, match="no images"):
         P.show_images([])
+
+
+def test_show_images_fixed_range_keeps_faint_images_faint():
+    faint = torch.full((2, 1, 4, 4), 0.2)
+    faint[:, :, 0, 0] = 0.4
+    stretched = P.show_images(faint).axes[0].images[0]
+    fixed = P.show_images(faint, vrange=(0, 1)).axes[0].images[0]
+    assert stretched.get_array().max() == pytest.approx(1.0) and stretched.get_clim() == (0, 1)
+    assert fixed.get_array().max() == pytest.approx(0.4) and fixed.get_clim() == (0, 1)

@@ -19,6 +19,7 @@ vectors by rotary embeddings in every attention layer (Su et al. 2021; used by m
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -100,10 +101,12 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+                 generator: torch.Generator | None = None, use_cache: bool = True,
+                 suppress: Sequence[int] = ()) -> torch.Tensor:
         """Continue ``idx`` (B, T) by ``new_tokens`` tokens drawn from the softmax at ``temperature`` (0: the most
-        likely token), among the ``top_k`` most likely if given. With the cache, prompt plus new tokens must fit in
-        the context; without it, the model sees the last ``context`` tokens at every step."""
+        likely token), among the ``top_k`` most likely if given, never one of the ``suppress`` ids (e.g. a start
+        token). With the cache, prompt plus new tokens must fit in the context; without it, the model sees the last
+        ``context`` tokens at every step."""
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if use_cache and idx.shape[1] + new_tokens > self.context:
@@ -114,7 +117,10 @@ class GPT(nn.Module):
         caches = [{} for _ in self.blocks] if use_cache else None
         logits = self(idx if use_cache else idx[:, -self.context:], caches=caches)[:, -1]
         out = idx
+        banned = torch.tensor(list(suppress), dtype=torch.long, device=idx.device)
         for step in range(new_tokens):
+            if banned.numel():
+                logits = logits.index_fill(-1, banned, float("-inf"))
             if temperature == 0:
                 nxt = logits.argmax(-1, keepdim=True)
             else:

@@ -327,6 +327,10 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         "*NIPS 2017* (VQ-VAE). https://arxiv.org/abs/1711.00937",
         "A. Razavi, A. van den Oord and O. Vinyals (2019). Generating diverse high-fidelity images with VQ-VAE-2. "
         "*NeurIPS 2019*. https://arxiv.org/abs/1906.00446",
+        "G. E. Hinton, P. Dayan, B. J. Frey and R. M. Neal (1995). The \"wake-sleep\" algorithm for unsupervised "
+        "neural networks. *Science* 268(5214), 1158–1161. https://doi.org/10.1126/science.7761831",
+        "Y. Burda, R. Grosse and R. Salakhutdinov (2016). Importance weighted autoencoders. *ICLR 2016*. "
+        "https://arxiv.org/abs/1509.00519",
     ),
     "05-image-generation/03-diffusion": (
         "J. Sohl-Dickstein, E. A. Weiss, N. Maheswaranathan and S. Ganguli (2015). Deep unsupervised learning "

@@ -35,6 +35,18 @@ def test_the_kv_cache_generates_the_same_tokens(temperature, positions):
     assert long.shape == (3, 25)
 
 
+def test_generate_never_emits_suppressed_tokens():
+    m = tiny()
+    prompt = torch.randint(0, 11, (4, 3))
+    free = m.generate(prompt, 8, temperature=0.0)
+    top = int(free[:, 3:].flatten().mode().values)  # the greedy choice the model makes most often
+    out = m.generate(prompt, 8, temperature=0.0, suppress=(top,))
+    assert not (out[:, 3:] == top).any() and torch.equal(out[:, :3], prompt)
+    hot = m.generate(prompt, 30, temperature=5.0, suppress=(0, 1, 2), generator=torch.Generator().manual_seed(0),
+                     use_cache=False)
+    assert not torch.isin(hot[:, 3:], torch.tensor([0, 1, 2])).any()
+
+
 def test_learns_a_repeating_pattern():
     m = tiny()
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
