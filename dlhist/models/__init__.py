@@ -5,7 +5,8 @@
 - ``CifarNet``, ``layer_grad_norms``: He et al.'s 6n+2 plain and residual networks
 - ``UNet``: the U-Net of segmentation; ``TimeUNet``, ``TimeClassifier``, ``timestep_embedding``: the time-conditioned
   U-Net of diffusion models and the noise-aware classifier that guides it
-- ``transformer``, ``gpt``, ``vit``, ``seq2seq``: sequence models, imported by module (``dlhist.models.vit.ViT``)
+- ``transformer``, ``gpt``, ``bert``, ``vit``, ``seq2seq``: sequence models, imported by module
+  (``dlhist.models.vit.ViT``)
 """
 
 from .lenet import lenet

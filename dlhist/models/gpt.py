@@ -14,6 +14,8 @@ each new token costs one position's work instead of a pass over the whole prefix
 and gives the same tokens. ``mlp=False`` builds an attention-only model (Elhage et al. 2021; Olsson et al. 2022),
 the smallest in which in-context copying can be studied; ``positions="rotary"`` replaces the learned position
 vectors by rotary embeddings in every attention layer (Su et al. 2021; used by most language models since 2022).
+``causal=False`` lets every position attend to every other: the same stack is then a bidirectional encoder, BERT's
+(``dlhist.models.bert``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from .transformer import FeedForward
 
 
 class Block(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mlp: bool = True, rotary: bool = False):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, mlp: bool = True, rotary: bool = False,
+                 causal: bool = True):
         super().__init__()
+        self.causal = causal
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=dropout, rotary=rotary)
         if mlp:
@@ -40,22 +44,23 @@ class Block(nn.Module):
         self.has_mlp = mlp
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.ln1(x), causal=True, cache=cache))
+    def forward(self, x: torch.Tensor, cache: dict | None = None, real: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), causal=self.causal, cache=cache, key_padding_mask=real))
         return x + self.drop(self.mlp(self.ln2(x))) if self.has_mlp else x
 
 
 class GPT(nn.Module):
     def __init__(self, vocab_size: int, context: int = 128, d_model: int = 128, n_heads: int = 4, layers: int = 4,
-                 dropout: float = 0.0, mlp: bool = True, positions: str = "learned"):
+                 dropout: float = 0.0, mlp: bool = True, positions: str = "learned", causal: bool = True):
         super().__init__()
         if positions not in ("learned", "rotary"):
             raise ValueError(f"positions must be 'learned' or 'rotary', got {positions!r}")
-        self.vocab_size, self.context = vocab_size, context
+        self.vocab_size, self.context, self.causal = vocab_size, context, causal
         self.tok = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(context, d_model) if positions == "learned" else None
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, mlp, positions == "rotary") for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d_model, n_heads, dropout, mlp, positions == "rotary", causal)
+                                    for _ in range(layers))
         self.ln_f = nn.LayerNorm(d_model)
         for name, p in self.named_parameters():
             if p.dim() == 2:
@@ -68,9 +73,11 @@ class GPT(nn.Module):
         """Parameters outside the token and position embeddings (Kaplan et al.'s N)."""
         return sum(p.numel() for n, p in self.named_parameters() if not n.startswith(("tok.", "pos.")))
 
-    def hidden(self, idx: torch.Tensor, caches: list[dict] | None = None) -> torch.Tensor:
+    def hidden(self, idx: torch.Tensor, caches: list[dict] | None = None, real: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """The final (layer-normed) states (B, T, d_model) for token ids (B, T): what the output layer reads, and
-        what a classifier or reward head on top of the language model reads."""
+        what a classifier or reward head on top of the language model reads. ``real`` (B, T), True at real tokens,
+        keeps padding out of attention; a causal model needs it only for padding placed before real tokens."""
         if idx.dim() != 2:
             raise ValueError(f"idx must be (batch, time) token ids, got shape {tuple(idx.shape)}")
         offset = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
@@ -85,8 +92,10 @@ class GPT(nn.Module):
         if self.pos is not None:
             x = x + self.pos(torch.arange(offset, length, device=idx.device))
         x = self.drop(x)
+        if real is not None and real.shape != idx.shape:
+            raise ValueError(f"real {tuple(real.shape)} must have the shape of idx {tuple(idx.shape)}")
         for i, block in enumerate(self.blocks):
-            x = block(x, caches[i] if caches else None)
+            x = block(x, caches[i] if caches else None, real)
         return self.ln_f(x)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, caches: list[dict] | None = None):
@@ -109,6 +118,8 @@ class GPT(nn.Module):
         ``context`` tokens at every step."""
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if not self.causal:
+            raise ValueError("a bidirectional model (causal=False) sees the future and cannot generate left to right")
         if use_cache and idx.shape[1] + new_tokens > self.context:
             raise ValueError(f"{idx.shape[1]} prompt + {new_tokens} new tokens exceed the context of {self.context}"
                              "; generate with use_cache=False to slide a window over longer text")
@@ -138,17 +149,18 @@ class GPT(nn.Module):
 
 class GPTClassifier(nn.Module):
     """A linear head on a GPT's final states: the state at each sequence's last real token (``pool="last"``,
-    Radford et al. 2018's recipe: with causal attention that state has read the whole sequence) or the mean of the
-    states of its real tokens (``pool="mean"``).
+    Radford et al. 2018's recipe: with causal attention that state has read the whole sequence), the mean of the
+    states of its real tokens (``pool="mean"``) or the state at the first token (``pool="first"``, BERT's [CLS]
+    recipe, for a bidirectional model).
 
     ``forward(idx)`` takes token ids (B, T) padded at the end with ``pad_id`` and returns logits (B, n_classes);
     ``lengths`` may be given instead of being read off the padding. Padding never changes the answer: causal
-    attention keeps it out of the real tokens' states."""
+    attention keeps it out of the real tokens' states, and a bidirectional model is given a padding mask."""
 
     def __init__(self, gpt: GPT, n_classes: int, pad_id: int = 0, pool: str = "last"):
         super().__init__()
-        if pool not in ("last", "mean"):
-            raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
+        if pool not in ("last", "mean", "first"):
+            raise ValueError(f"pool must be 'last', 'mean' or 'first', got {pool!r}")
         self.gpt, self.pad_id, self.pool = gpt, pad_id, pool
         self.head = nn.Linear(gpt.tok.embedding_dim, n_classes)
 
@@ -158,10 +170,13 @@ class GPTClassifier(nn.Module):
         if lengths.shape != idx.shape[:1] or (lengths < 1).any() or (lengths > idx.shape[1]).any():
             raise ValueError(f"lengths {tuple(lengths.shape)} must give one length in 1..{idx.shape[1]} per row of "
                              f"idx {tuple(idx.shape)}")
-        h = self.gpt.hidden(idx[:, :int(lengths.max())])  # columns that are padding in every row: not computed
+        idx = idx[:, :int(lengths.max())]  # columns that are padding in every row: not computed
+        real = torch.arange(idx.shape[1], device=idx.device) < lengths[:, None]
+        h = self.gpt.hidden(idx, real=None if self.gpt.causal else real)
         if self.pool == "last":
             return h[torch.arange(idx.shape[0], device=idx.device), lengths - 1]
-        real = torch.arange(h.shape[1], device=idx.device) < lengths[:, None]
+        if self.pool == "first":
+            return h[:, 0]
         return (h * real[..., None]).sum(1) / lengths[:, None]
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,0 +1,53 @@
+"""BERT (Devlin et al. 2018): a bidirectional Transformer encoder pre-trained by predicting masked tokens.
+
+    model = BERT(vocab_size=V + 1, context=64, d_model=128, n_heads=4, layers=4)   # id V: the mask token
+    inputs, targets = mask_tokens(ids, mask_id=V, vocab_size=V + 1, special=(PAD,))
+    out = model(inputs, targets)                   # {"loss", "accuracy"} over the masked positions only
+    clf = GPTClassifier(model, n_classes=2, pool="first")   # fine-tuning: a linear head on the first token's state
+
+The stack is the package's GPT with ``causal=False``: every token attends to both sides, which is what masked
+language modelling makes possible and left-to-right language modelling forbids. Differences from the paper, kept on
+purpose: pre-norm blocks (GPT-2's, more stable at small scale; BERT used post-norm), no segment embeddings and no
+next-sentence task (RoBERTa, Liu et al. 2019, Section 4.2, found it does not help). The masked-LM head is the
+paper's: a dense layer with GELU and LayerNorm, then the output layer tied to the token embeddings, plus a bias.
+Only the masked positions go through the output layer, so its cost is ~15% of a language model's.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gpt import GPT
+
+
+class BERT(GPT):
+    def __init__(self, vocab_size: int, context: int = 128, d_model: int = 128, n_heads: int = 4, layers: int = 4,
+                 dropout: float = 0.0, positions: str = "learned"):
+        super().__init__(vocab_size, context, d_model, n_heads, layers, dropout, positions=positions, causal=False)
+        self.transform = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model))
+        self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits (..., V) from final states (..., d_model)."""
+        return self.transform(states) @ self.tok.weight.T + self.out_bias
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, real: torch.Tensor | None = None):
+        """Logits (B, T, V) for token ids (B, T), or, with ``targets`` (B, T) holding the original id at masked
+        positions and -1 elsewhere (``mask_tokens``), ``{"loss", "accuracy"}`` over the masked positions.
+        ``real`` (B, T), True at real tokens, keeps padding out of attention."""
+        states = self.hidden(idx, real=real)
+        if targets is None:
+            return self.mlm_logits(states)
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets {tuple(targets.shape)} must have the shape of idx {tuple(idx.shape)}")
+        chosen = targets != -1
+        if not chosen.any():
+            raise ValueError("no position is masked in this batch (every target is -1): nothing to predict")
+        logits = self.mlm_logits(states[chosen])
+        wanted = targets[chosen]
+        return {"loss": F.cross_entropy(logits, wanted), "accuracy": (logits.argmax(-1) == wanted).float().mean()}
+
+
+__all__ = ["BERT"]
