@@ -18,6 +18,7 @@ word-level vocabularies and never produced here), 4..259 the 256 bytes, then one
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 import re
@@ -100,6 +101,12 @@ class BPETokenizer:
                     del pairs[pair]
             next_id += 1
         return cls(merges)
+
+    @property
+    def fingerprint(self) -> str:
+        """12 hex digits of the SHA-1 of the merges: two tokenizers with the same fingerprint give every text the
+        same ids. Store it with a model trained on this tokenizer's ids to catch ids from another one."""
+        return hashlib.sha1(json.dumps(self.merges).encode()).hexdigest()[:12]
 
     # ------------------------------------------------------------------------------------------------ encoding
     def __len__(self) -> int:

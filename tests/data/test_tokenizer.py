@@ -69,3 +69,13 @@ def test_save_load_and_foreign_files(tok, tmp_path):
 def test_pretokenizer_keeps_leading_spaces_and_splits_punctuation():
     assert pretokenize("A man's hat, 42 times!") == ["A", " man", "'s", " hat", ",", " 42", " times", "!"]
     assert "".join(pretokenize("naïve  café\n")) == "naïve  café\n"
+
+
+def test_fingerprint_identifies_the_merges(tok, tmp_path):
+    fp = tok.fingerprint
+    assert len(fp) == 12 and int(fp, 16) >= 0
+    tok.save(tmp_path / "bpe.json")
+    assert BPETokenizer.load(tmp_path / "bpe.json").fingerprint == fp
+    assert BPETokenizer(tok.merges[:-1]).fingerprint != fp
+    with pytest.raises(AttributeError):
+        tok.fingerprint = "0" * 12
