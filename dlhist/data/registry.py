@@ -123,7 +123,7 @@ def _build_registry() -> dict[str, list[Remote]]:
     for book, (n, commit) in project_gutenberg.items():
         books[book] = (_github_at(f"gutenbergbooks/{n}/{commit}", f"{n}-0.txt"),)
     reg["gutenberg"] = [Remote(f"gutenberg/{b}.txt", urls) for b, urls in sorted(books.items())]
-    for corpus in ("brown", "movie_reviews", "sentence_polarity"):
+    for corpus in ("brown", "movie_reviews", "opinion_lexicon", "sentence_polarity"):
         reg[corpus] = [Remote(f"nltk_data/corpora/{corpus}.zip",
                               (_github("nltk/nltk_data", f"packages/corpora/{corpus}.zip"),))]
     return reg
@@ -373,7 +373,7 @@ def fetch_file(remote: Remote) -> Path:
 def _lookup(name: str) -> list[Remote]:
     key = name.lower().replace("_", "-")
     aliases = {"fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist", "sst-2": "sst2", "isbi": "isbi2012",
-               "isbi2012-membrane": "isbi2012", "movie-reviews": "movie_reviews",
+               "isbi2012-membrane": "isbi2012", "movie-reviews": "movie_reviews", "opinion-lexicon": "opinion_lexicon",
                "sentence-polarity": "sentence_polarity"}
     key = aliases.get(key, key)
     if key not in DATASETS:

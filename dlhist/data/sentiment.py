@@ -3,6 +3,7 @@
     train_sents, train_labels = load_sst2("train")   # 67,349 phrases, labels 0 (negative) / 1 (positive)
     dev_sents, dev_labels = load_sst2("dev")         # 872 sentences: GLUE's dev set, our test set (test has no labels)
     reviews = load_movie_reviews()                   # 2,000 full reviews (Pang & Lee 2004), one string each
+    positive, negative = load_opinion_lexicon()      # Hu & Liu (2004): 2,006 positive and 4,783 negative words
     leaks(reviews, dev_sents)                        # the dev sentences that occur verbatim in the reviews: none
 
 Both are lower-cased and tokenized with spaces around punctuation, so a tokenizer trained on the reviews sees SST-2
@@ -51,6 +52,22 @@ def load_movie_reviews() -> list[str]:
         return [" ".join(z.read(n).decode("utf-8").split()) for n in names]
 
 
+def load_opinion_lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """The positive and negative words of Hu & Liu's (2004) opinion lexicon (NLTK's ``opinion_lexicon``), lower
+    case: a judge of sentiment that no model here was trained on."""
+    with zipfile.ZipFile(fetch("opinion_lexicon") / "corpora" / "opinion_lexicon.zip") as z:
+        def words(name: str) -> frozenset[str]:
+            lines = z.read(f"opinion_lexicon/{name}-words.txt").decode("latin-1").splitlines()
+            return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith(";"))
+        return words("positive"), words("negative")
+
+
+def lexicon_score(text: str, positive: frozenset[str], negative: frozenset[str]) -> int:
+    """Positive minus negative lexicon words in ``text`` (split on whitespace): a crude, transparent judge."""
+    words = text.lower().split()
+    return sum(w in positive for w in words) - sum(w in negative for w in words)
+
+
 def _normal(text: str) -> str:
     return " ".join(text.split())
 
@@ -63,4 +80,4 @@ def leaks(corpus: Iterable[str], sentences: Sequence[str], min_words: int = 6) -
     return [s for s in sentences if len(s.split()) >= min_words and _normal(s) in haystack]
 
 
-__all__ = ["leaks", "load_movie_reviews", "load_sst2"]
+__all__ = ["leaks", "lexicon_score", "load_movie_reviews", "load_opinion_lexicon", "load_sst2"]
