@@ -50,4 +50,24 @@ class BERT(GPT):
         return {"loss": F.cross_entropy(logits, wanted), "accuracy": (logits.argmax(-1) == wanted).float().mean()}
 
 
-__all__ = ["BERT"]
+def torch_twin(block: nn.Module) -> nn.TransformerEncoderLayer:
+    """PyTorch's ``nn.TransformerEncoderLayer`` (pre-norm, GELU) holding the weights of one of our non-causal GPT
+    blocks (learned positions, i.e. no rotary embedding): the twin a bidirectional block is checked against."""
+    if block.causal or block.attn.rotary or not block.has_mlp:
+        raise ValueError("only a non-causal block with an MLP and without rotary embeddings has a PyTorch twin")
+    attn, d = block.attn, block.ln1.normalized_shape[0]
+    ref = nn.TransformerEncoderLayer(d, attn.n_heads, block.mlp[0].out_features, dropout=0.0, activation="gelu",
+                                     batch_first=True, norm_first=True)
+    ref = ref.to(dtype=block.ln1.weight.dtype, device=block.ln1.weight.device)
+    with torch.no_grad():
+        ref.self_attn.in_proj_weight.copy_(torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]))
+        ref.self_attn.in_proj_bias.copy_(torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias]))
+        ref.self_attn.out_proj.load_state_dict(attn.out_proj.state_dict())
+        ref.linear1.load_state_dict(block.mlp[0].state_dict())
+        ref.linear2.load_state_dict(block.mlp[3].state_dict())
+        ref.norm1.load_state_dict(block.ln1.state_dict())
+        ref.norm2.load_state_dict(block.ln2.state_dict())
+    return ref.eval()
+
+
+__all__ = ["BERT", "torch_twin"]

@@ -49,3 +49,20 @@ def test_classifier_on_bert_ignores_padding(pool):
     batch = torch.tensor([[1, 7, 8, 9, 0, 0], [1, 5, 6, 7, 8, 9]])  # the first row is padded to the second's length
     alone = batch[:1, :4]
     assert torch.allclose(clf(batch)[0], clf(alone)[0], atol=1e-5)
+
+
+def test_a_bidirectional_block_equals_pytorchs_pre_norm_encoder_layer():
+    from dlhist.check import max_diff
+    from dlhist.models.bert import torch_twin
+
+    torch.manual_seed(0)
+    block = tiny().blocks[0].double().eval()
+    for p in block.parameters():  # away from the initialisation's zero biases and unit norms
+        p.data += 0.1 * torch.randn_like(p)
+    x = torch.randn(2, 7, 16, dtype=torch.double)
+    real = torch.arange(7) < torch.tensor([7, 4])[:, None]
+    ours = block(x, real=real)
+    theirs = torch_twin(block)(x, src_key_padding_mask=~real)
+    assert max_diff(ours[real], theirs[real]) < 1e-12
+    with pytest.raises(ValueError, match="non-causal"):
+        torch_twin(GPT(30, context=12, d_model=16, n_heads=2, layers=1).blocks[0])
