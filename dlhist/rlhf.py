@@ -42,6 +42,8 @@ seq[:, prompt_len + i]. ``mask`` (B, N) is 1 on real tokens, which come first in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,11 +152,14 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def sequence_logprobs(model: GPT | PolicyWithValue, seq: torch.Tensor, prompt_len: int,
-                      temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      temperature: float = 1.0, suppress: Sequence[int] = ()
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(log-probs (B, N), values (B, N) or None) of the generated tokens seq[:, prompt_len:], N = T - prompt_len.
 
     Token seq[:, t] is predicted by the logits at position t - 1, so one pass over seq[:, :-1] gives them all;
-    log-probs are of the softmax at ``temperature`` (that of sampling, as in Ziegler et al.). The values, for a
+    log-probs are of the softmax at ``temperature`` (that of sampling, as in Ziegler et al.) over the vocabulary
+    without the ``suppress`` ids: pass the ids that generation never emits (``GPT.generate(..., suppress=...)``), so
+    that the log-probs are those of the distribution the tokens were actually drawn from. The values, for a
     ``PolicyWithValue``, are read at the same positions t - 1: the state just before each token was chosen."""
     if not 1 <= prompt_len < seq.shape[1]:
         raise ValueError(f"prompt_len must be in 1..{seq.shape[1] - 1} for sequences {tuple(seq.shape)} (at least "
@@ -163,7 +168,14 @@ def sequence_logprobs(model: GPT | PolicyWithValue, seq: torch.Tensor, prompt_le
         raise ValueError(f"temperature must be > 0, got {temperature}")
     out = model(seq[:, :-1])
     logits, values = out if isinstance(model, PolicyWithValue) else (out, None)
-    logp = token_logprobs(logits[:, prompt_len - 1:] / temperature, seq[:, prompt_len:])
+    logits = logits[:, prompt_len - 1:] / temperature
+    if len(suppress):
+        banned = torch.tensor(list(suppress), dtype=torch.long, device=logits.device)
+        if torch.isin(seq[:, prompt_len:], banned).any():
+            raise ValueError(f"a generated token is one of the suppressed ids {list(suppress)}: it could not have "
+                             "been sampled with them suppressed")
+        logits = logits.index_fill(-1, banned, float("-inf"))
+    logp = token_logprobs(logits, seq[:, prompt_len:])
     return logp, None if values is None else values[:, prompt_len - 1:]
 
 

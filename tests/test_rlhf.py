@@ -89,6 +89,21 @@ def test_sequence_logprobs_equal_a_manual_loop_for_gpt_and_policy():
         rlhf.sequence_logprobs(gpt, seq, 7)
 
 
+def test_sequence_logprobs_with_suppressed_ids_are_those_of_sampling():
+    gpt = tiny_gpt()
+    torch.manual_seed(2)
+    prompt = torch.randint(0, 11, (64, 3))
+    seq = gpt.generate(prompt, 4, suppress=[0, 1], generator=torch.Generator().manual_seed(0))
+    logp, _ = rlhf.sequence_logprobs(gpt, seq, 3, suppress=[0, 1])
+    with torch.no_grad():
+        logits = gpt(seq[:, :-1])[:, 2:]
+    logits[..., [0, 1]] = float("-inf")  # the renormalised distribution generate() samples from
+    assert torch.allclose(logp, rlhf.token_logprobs(logits, seq[:, 3:]), atol=1e-6)
+    assert (logp > rlhf.sequence_logprobs(gpt, seq, 3)[0]).all()  # renormalised: every kept token more likely
+    with pytest.raises(ValueError, match="suppressed ids"):
+        rlhf.sequence_logprobs(gpt, torch.cat([prompt, torch.zeros(64, 1, dtype=torch.long)], 1), 3, suppress=[0])
+
+
 # ------------------------------------------------------------------------------------------------ rewards and GAE
 
 def test_kl_penalised_rewards_put_the_score_at_the_last_real_token():
