@@ -3,12 +3,14 @@
     model = BERT(vocab_size=V + 1, context=64, d_model=128, n_heads=4, layers=4)   # id V: the mask token
     inputs, targets = mask_tokens(ids, mask_id=V, vocab_size=V + 1, special=(PAD,))
     out = model(inputs, targets)                   # {"loss", "accuracy"} over the masked positions only
-    clf = GPTClassifier(model, n_classes=2, pool="first")   # fine-tuning: a linear head on the first token's state
+    clf = GPTClassifier(model, n_classes=2, pool="mean")    # fine-tuning: a linear head on the mean final state
 
 The stack is the package's GPT with ``causal=False``: every token attends to both sides, which is what masked
 language modelling makes possible and left-to-right language modelling forbids. Differences from the paper, kept on
 purpose: pre-norm blocks (GPT-2's, more stable at small scale; BERT used post-norm), no segment embeddings and no
-next-sentence task (RoBERTa, Liu et al. 2019, Section 4.2, found it does not help). The masked-LM head is the
+next-sentence task (RoBERTa, Liu et al. 2019, Section 4.2, found it does not help). Without that task no [CLS] state
+is trained to summarise the text, so a classifier reads the mean of the final states (``pool="first"`` reads the
+first token's, BERT's way once such a token is trained). The masked-LM head is the
 paper's: a dense layer with GELU and LayerNorm, then the output layer tied to the token embeddings, plus a bias.
 Only the masked positions go through the output layer, so its cost is ~15% of a language model's.
 """

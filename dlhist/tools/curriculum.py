@@ -107,7 +107,7 @@ TOPICS: list[Topic] = [
        "attention alone translates better at a fraction of the training cost; learned PE ~ sinusoidal",
        requires=("03-sequence-modeling/07-attention", "02-optimization-and-regularization/06-layer-norm")),
     _T("04-transformers", "02-bert", "BERT: masked-language pre-training", "Devlin et al. 2018; Liu et al. 2019",
-       "MLM pre-training plus fine-tuning beats training from scratch; bidirectional beats left-to-right",
+       "masked-LM pre-training of a bidirectional encoder, then fine-tuning, beats training from scratch",
        requires=("04-transformers/01-transformer",)),
     _T("04-transformers", "03-t5", "T5: text-to-text transfer", "Raffel et al. 2019",
        "one text-to-text model with span corruption; pre-training helps classification more than translation",
