@@ -228,6 +228,23 @@ QUOTES: list[Quote] = [
     _Q("lora-steps", f"{_T}/05-lora", _LORA, "setting", pattern=r"(\d+) steps of", field="note"),
     _Q("lora-merge", f"{_T}/05-lora", "largest |adapted - merged| logit on the SST-2 dev set (millionths)", digits=1,
        scale=1e-6, sci=True),
+    _Q("bert", f"{_T}/02-bert", "SST-2 dev accuracy with 1,000 labelled phrases, pre-trained minus from scratch "
+       "(points)", "ours+-", expect=False, unit="points"),
+    _Q("bert-5k", f"{_T}/02-bert", "SST-2 dev accuracy with 5,000 labelled phrases, pre-trained minus from scratch "
+       "(points)", "ours+-", unit="points", sign=1),
+    _Q("bert-n", f"{_T}/02-bert", "SST-2 dev accuracy with 1,000 labelled phrases, pre-trained minus from scratch "
+       "(points)", "setting", pattern=r"with ([\d,]+) labelled"),
+    _Q("bert-5k-n", f"{_T}/02-bert", "SST-2 dev accuracy with 5,000 labelled phrases, pre-trained minus from scratch "
+       "(points)", "setting", pattern=r"with ([\d,]+) labelled"),
+    _Q("rlhf-bon", f"{_T}/06-rlhf", "best-of-64: labeler (gold) gain / reward model (proxy) gain over best-of-1, both "
+       "in sd of the pre-trained model's continuations (below 1: the proxy overstates the gain)", digits=2),
+    _Q("rlhf-bon-n", f"{_T}/06-rlhf", "best-of-64: labeler (gold) gain / reward model (proxy) gain over best-of-1, "
+       "both in sd of the pre-trained model's continuations (below 1: the proxy overstates the gain)", "setting",
+       pattern=r"best-of-(\d+):"),
+    _Q("rlhf", f"{_T}/06-rlhf", "labeler win rate of the tuned policy over the pre-trained model, 1,000 held-out "
+       "prompts (%)", "ours+-", unit="%"),
+    _Q("rlhf-lexicon", f"{_T}/06-rlhf", "independent judge (opinion lexicon) win rate of the tuned policy over the "
+       "pre-trained model (%)", "ours+-", unit="%"),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
