@@ -112,6 +112,7 @@ class Quote:
 
 _D, _O, _S, _T = ("01-deep-neural-networks", "02-optimization-and-regularization", "03-sequence-modeling",
                   "04-transformers")
+_G = "05-image-generation"
 _Q = Quote
 # metrics quoted more than once
 _UNET = "held-out ISBI pixel error (1 - best F-score over 11 thresholds), U-Net"
@@ -228,6 +229,18 @@ QUOTES: list[Quote] = [
     _Q("lora-steps", f"{_T}/05-lora", _LORA, "setting", pattern=r"(\d+) steps of", field="note"),
     _Q("lora-merge", f"{_T}/05-lora", "largest |adapted - merged| logit on the SST-2 dev set (millionths)", digits=1,
        scale=1e-6, sci=True),
+    _Q("parzen", f"{_G}/01-gan", "Parzen log-likelihood, k-means centroids minus real training digits (nats)",
+       digits=0, unit="nats", sign=1),
+    _Q("guidance", f"{_G}/03-diffusion", "class agreement of the judge, guided (scale 3) minus unguided (points)",
+       "ours+-", unit="points", sign=1),
+    _Q("guidance-precision", f"{_G}/03-diffusion", "precision, guided (scale 3) minus unguided", "ours+-", digits=3,
+       absolute=True, expect=False, sign=-1),
+    _Q("guidance-recall", f"{_G}/03-diffusion", "recall, unguided minus guided (scale 3)", "ours+-", digits=3,
+       absolute=True, expect=False, sign=-1),
+    _Q("vq", f"{_G}/02-vae", "VQ-VAE / continuous VAE, bound in bits per dimension (learned prior over the codes)",
+       digits=2, expect=False),
+    _Q("vq-paper", f"{_G}/02-vae", "VQ-VAE / continuous VAE, bound in bits per dimension (learned prior over the "
+       "codes)", "paper", digits=3, expect=False),
     _Q("bert", f"{_T}/02-bert", "SST-2 dev accuracy with 1,000 labelled phrases, pre-trained minus from scratch "
        "(points)", "ours+-", expect=False, unit="points"),
     _Q("bert-5k", f"{_T}/02-bert", "SST-2 dev accuracy with 5,000 labelled phrases, pre-trained minus from scratch "
