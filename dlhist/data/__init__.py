@@ -7,6 +7,7 @@ and text corpora.
 - images: ``load_mnist``, ``load_cifar10``, ``load_images``, ``load_isbi2012``, ``CLASSES``, ``STATS``
 - sentiment (``dlhist.data.sentiment``): SST-2 and the movie reviews, with a leak check
 - text (``dlhist.data.text``): characters, vocabularies and batches for language models
+- captions (``dlhist.data.captions``): tinted MNIST glyphs with synthetic captions, held-out pairs (CLIP, DALL-E, LDM)
 - synthetic tasks: ``dlhist.data.synthetic`` (the adding problem), ``dlhist.data.elman`` (temporal XOR, Elman's
   sentences), ``dlhist.data.reber`` (the embedded Reber grammar); music: ``dlhist.data.music`` (JSB Chorales)
 """
