@@ -356,6 +356,8 @@ CITATIONS: dict[str, tuple[str, ...]] = {
         "A. Radford, J. W. Kim, C. Hallacy, A. Ramesh, G. Goh, S. Agarwal, G. Sastry, A. Askell, P. Mishkin, "
         "J. Clark, G. Krueger and I. Sutskever (2021). Learning transferable visual models from natural language "
         "supervision. *ICML 2021*. https://arxiv.org/abs/2103.00020",
+        "A. Joulin, L. van der Maaten, A. Jabri and N. Vasilache (2016). Learning visual features from large weakly "
+        "supervised data. *ECCV 2016* (the bag-of-words predictor). https://arxiv.org/abs/1511.02251",
     ),
     "05-image-generation/06-dall-e": (
         "A. Ramesh, M. Pavlov, G. Goh, S. Gray, C. Voss, A. Radford, M. Chen and I. Sutskever (2021). Zero-shot "
