@@ -258,6 +258,14 @@ QUOTES: list[Quote] = [
        "prompts (%)", "ours+-", unit="%"),
     _Q("rlhf-lexicon", f"{_T}/06-rlhf", "independent judge (opinion lexicon) win rate of the tuned policy over the "
        "pre-trained model (%)", "ours+-", unit="%"),
+    _Q("t5", f"{_T}/03-t5", "SST-2 dev accuracy with 2,000 labelled phrases, pre-trained minus from scratch (points)",
+       "ours+-", expect=False, unit="points", sign=-1, absolute=True),
+    _Q("t5-steps", f"{_T}/03-t5", "SST-2 dev accuracy with 2,000 labelled phrases, pre-trained minus from scratch "
+       "(points)", "setting", pattern=r"(\d+) pre-training steps", field="note"),
+    _Q("clip", f"{_G}/05-clip", "zero-shot accuracy on held-out (digit, colour) pairs, contrastive minus bag-of-words "
+       "prediction, same encoder and steps (points)", "ours+-", unit="points", sign=1),
+    _Q("clip-seen", f"{_G}/05-clip", "zero-shot accuracy on test images of all pairs, contrastive minus bag-of-words "
+       "(points)", "ours+-", absolute=True, expect=False, unit="points", sign=-1),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
