@@ -1,7 +1,7 @@
 """A captioned image set built from real MNIST and Fashion-MNIST glyphs: the stand-in for an image-caption corpus.
 
 No small, cleanly licensed image-caption set is available offline, so CLIP, DALL-E and latent diffusion are taught
-on this one (design note, sections 03-05, Section 3.1). Each image is a black ``canvas`` x ``canvas`` RGB square
+on this one. Each image is a black ``canvas`` x ``canvas`` RGB square
 holding one real glyph, tinted one of six colours (the corners of the RGB cube: red, green, blue, yellow, magenta,
 cyan; white is kept out, for a distribution-shift test), scaled to one of two sizes and pushed against one of four
 sides. Two more attributes are *measured* from the glyph's pixels, in the spirit of Morpho-MNIST (Castro et al.

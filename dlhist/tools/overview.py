@@ -262,10 +262,11 @@ QUOTES: list[Quote] = [
        "ours+-", expect=False, unit="points", sign=-1, absolute=True),
     _Q("t5-steps", f"{_T}/03-t5", "SST-2 dev accuracy with 2,000 labelled phrases, pre-trained minus from scratch "
        "(points)", "setting", pattern=r"(\d+) pre-training steps", field="note"),
-    _Q("clip", f"{_G}/05-clip", "zero-shot accuracy on held-out (digit, colour) pairs, contrastive minus bag-of-words "
-       "prediction, same encoder and steps (points)", "ours+-", unit="points", sign=1),
-    _Q("clip-seen", f"{_G}/05-clip", "zero-shot accuracy on test images of all pairs, contrastive minus bag-of-words "
-       "(points)", "ours+-", absolute=True, expect=False, unit="points", sign=-1),
+    _Q("clip", f"{_G}/05-clip", "zero-shot accuracy on (digit, colour) pairs no training image or caption showed, "
+       "contrastive minus bag-of-words prediction (points)", "ours+-", unit="points", sign=1),
+    _Q("clip-seen", f"{_G}/05-clip", "zero-shot accuracy on test images of pairs seen in training, contrastive minus "
+       "bag-of-words prediction, same image encoder and steps (points)", "ours+-", absolute=True, expect=False,
+       unit="points", sign=-1),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
