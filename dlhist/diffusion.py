@@ -253,7 +253,53 @@ def simple_step(schedule: Schedule, conditional: bool = False) -> Callable:
     return step
 
 
+def dropout_loss(model: Callable, x0: torch.Tensor, schedule: Schedule, p_uncond: float = 0.1,
+                 generator: torch.Generator | None = None, **condition) -> torch.Tensor:
+    """``simple_loss`` for a model that classifier-free guidance will steer (Ho & Salimans 2021, Algorithm 1): the
+    condition of each example is dropped with probability ``p_uncond``, so one network learns both eps(x_t, t, c)
+    and eps(x_t, t). The model is called as ``model(x_t, t, **condition, drop=drop)``, ``drop`` (N,) bool marking the
+    examples to treat as unconditional (``dlhist.models.latent.CaptionDiffusion`` takes this form)."""
+    if not 0.0 <= p_uncond <= 1.0:
+        raise ValueError(f"p_uncond must be a probability, got {p_uncond}")
+    if not condition:
+        raise ValueError("dropout_loss needs the condition to drop, e.g. tokens=captions")
+    n = x0.shape[0]
+    if generator is None:
+        u = torch.rand(n, device=x0.device)
+    else:
+        u = torch.rand(n, generator=generator, device=generator.device).to(x0.device)
+    drop = u < p_uncond
+    return simple_loss(lambda x, t: model(x, t, **condition, drop=drop), x0, schedule, generator=generator)
+
+
 # ------------------------------------------------------------------------------------------------------- sampling
+
+
+def classifier_free(model: Callable, scale: float, **condition) -> Callable:
+    """Classifier-free guidance (Ho & Salimans 2021), in the form latent diffusion uses (Rombach et al. 2022,
+    Section 4.3.1): a callable ``eps(x_t, t)`` for the samplers,
+
+        eps = eps(x_t, t, no condition) + scale * (eps(x_t, t, condition) - eps(x_t, t, no condition)),
+
+    where ``model(x_t, t)`` is the unconditional prediction and ``model(x_t, t, **condition)`` the conditional one
+    (one network, trained with its condition dropped now and then). ``scale = 1`` is the plain conditional model,
+    ``scale = 0`` the unconditional one, ``scale > 1`` pushes samples towards what the condition makes likelier.
+    (Ho & Salimans write the same with w = scale - 1.)"""
+    scale = float(scale)
+    if not scale >= 0 or math.isinf(scale):
+        raise ValueError(f"the guidance scale must be a finite number >= 0, got {scale}")
+    if not condition:
+        raise ValueError("classifier_free needs the condition to guide towards, e.g. tokens=captions")
+
+    def eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if scale == 1.0:
+            return model(x, t, **condition)
+        uncond = model(x, t)
+        if scale == 0.0:
+            return uncond
+        return uncond + scale * (model(x, t, **condition) - uncond)
+
+    return eps
 
 
 def classifier_gradient(classifier: Callable, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,7 @@ class Judge(nn.Module):
     numbers before the last layer (the space FID and precision/recall are measured in)."""
 
     num_features = N_FEATURES  # read by torchmetrics' FrechetInceptionDistance
+    image_shape = (1, 28, 28)
 
     def __init__(self, dataset: str = "mnist", n_classes: int = 10):
         super().__init__()
@@ -76,16 +77,26 @@ class _Features(nn.Module):
         return self.judge.features(x)
 
 
-def check_images(x: torch.Tensor, what: str = "images", tol: float = 1e-4) -> torch.Tensor:
-    """Return ``x`` as (N, 1, 28, 28) float after checking its shape and its range [0, 1]; refuse anything else."""
+def _shape(judge) -> tuple[int, int, int]:
+    return tuple(getattr(judge, "image_shape", (1, 28, 28)))
+
+
+def check_images(x: torch.Tensor, what: str = "images", tol: float = 1e-4,
+                 shape: tuple[int, int, int] = (1, 28, 28)) -> torch.Tensor:
+    """Return ``x`` as (N, *shape) float after checking its shape and its range [0, 1]; refuse anything else.
+    Grey 28x28 images may also come as (N, 784) or (N, 28, 28)."""
     if not torch.is_tensor(x):
         raise TypeError(f"{what} must be a tensor, got {type(x).__name__}")
-    if x.ndim == 2 and x.shape[1] == 784:
-        x = x.view(-1, 1, 28, 28)
-    elif x.ndim == 3 and tuple(x.shape[1:]) == (28, 28):
-        x = x.unsqueeze(1)
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"{what} must have shape (N, 1, 28, 28) or (N, 784) to match the judge, got {tuple(x.shape)}")
+    shape = tuple(shape)
+    if shape == (1, 28, 28):
+        if x.ndim == 2 and x.shape[1] == 784:
+            x = x.view(-1, 1, 28, 28)
+        elif x.ndim == 3 and tuple(x.shape[1:]) == (28, 28):
+            x = x.unsqueeze(1)
+    if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+        alt = " or (N, 784)" if shape == (1, 28, 28) else ""
+        raise ValueError(f"{what} must have shape (N, {', '.join(map(str, shape))}){alt} to match the judge, "
+                         f"got {tuple(x.shape)}")
     x = x.float()
     if x.numel():
         lo, hi = x.min().item(), x.max().item()
@@ -147,10 +158,95 @@ def train_judge(dataset: str = "mnist", *, steps: int = 1500, batch_size: int = 
     return judge
 
 
+class CaptionJudge(nn.Module):
+    """The judge of captioned images (``dlhist.data.captions``): a small conv net on (N, 3, 32, 32) images in [0, 1]
+    that reads the class (``forward``, 10 logits) and the colour (``colour``, one logit per colour) from one set of
+    128 features (``features``: the space FID is measured in). Trained on real captioned images only, never on a
+    generator's output, and never used to train a generator."""
+
+    num_features = N_FEATURES
+    image_shape = (3, 32, 32)
+
+    def __init__(self, n_classes: int = 10, n_colours: int = 6):
+        super().__init__()
+        self.n_classes = n_classes
+
+        def conv(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+        self.body = nn.Sequential(*conv(3, 32), *conv(32, 64), *conv(64, 128), nn.Flatten(),
+                                  nn.Linear(128 * 4 * 4, N_FEATURES))
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(N_FEATURES, n_classes + n_colours))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_images(x, "the judge's input", shape=self.image_shape)
+        return self.body(x * 2 - 1)
+
+    def both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head(self.features(x))
+        return out[:, :self.n_classes], out[:, self.n_classes:]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.both(x)[0]
+
+    def colour(self, x: torch.Tensor) -> torch.Tensor:
+        return self.both(x)[1]
+
+
+def train_caption_judge(train, test=None, *, steps: int = 1500, batch_size: int = 128, lr: float = 2e-3,
+                        seed: int = 0, verbose: bool = True) -> CaptionJudge:
+    """Train a ``CaptionJudge`` on a ``CaptionedSet`` (images, label, colour) with Adam: the sum of the class and
+    colour cross-entropies. Initial weights from the global random state, data order from ``seed``. Prints the
+    judge's class and colour accuracy on ``test`` (another CaptionedSet) when given. Returned in eval mode, frozen."""
+    device = train.images.device
+    judge = CaptionJudge().to(device)
+    g = seed_everything(seed)
+    start = time.perf_counter()
+    judge.train()
+    opt = torch.optim.Adam(judge.parameters(), lr=lr)
+    n = len(train.images)
+    for _ in range(steps):
+        idx = torch.randint(0, n, (batch_size,), generator=g).to(device)
+        cls, col = judge.both(train.images[idx])
+        loss = F.cross_entropy(cls, train.label[idx]) + F.cross_entropy(col, train.colour[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    judge.eval().requires_grad_(False)
+    if verbose:
+        line = f"caption judge: trained for {steps} steps in {time.perf_counter() - start:.1f}s"
+        if test is not None:
+            acc = caption_agreement(judge, test.images, test.label, test.colour)
+            line += f", test accuracy: class {acc['class']:.2%}, colour {acc['colour']:.2%}"
+        print(line)
+    return judge
+
+
+@torch.no_grad()
+def caption_agreement(judge: CaptionJudge, images: torch.Tensor, label: torch.Tensor, colour: torch.Tensor,
+                      batch_size: int = 1000) -> dict[str, float]:
+    """How often the judge sees the asked-for class, colour, and both, in ``images``: {"class", "colour", "both"}.
+    A colour of -1 means "not asked for": those images count for "class" only."""
+    images = check_images(images, "images", shape=judge.image_shape)
+    n = len(images)
+    if label.shape != (n,) or colour.shape != (n,):
+        raise ValueError(f"label and colour must have shape ({n},), one per image; got {tuple(label.shape)} and "
+                         f"{tuple(colour.shape)}")
+    dev = next(judge.parameters()).device
+    cls, col = zip(*(judge.both(images[i:i + batch_size].to(dev)) for i in range(0, n, batch_size)))
+    cls_ok = torch.cat(cls).argmax(1).cpu() == label.cpu()
+    col_ok = torch.cat(col).argmax(1).cpu() == colour.cpu()
+    asked = colour.cpu() >= 0
+    both = cls_ok & col_ok
+    return {"class": cls_ok.float().mean().item(),
+            "colour": col_ok[asked].float().mean().item() if asked.any() else float("nan"),
+            "both": both[asked].float().mean().item() if asked.any() else float("nan")}
+
+
 @torch.no_grad()
 def features(judge: Judge, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """The judge's features of ``images`` (N, 128), computed in batches."""
-    images = check_images(images)
+    images = check_images(images, shape=_shape(judge))
     dev = next(judge.parameters()).device
     return torch.cat([judge.features(images[i:i + batch_size].to(dev)) for i in range(0, len(images), batch_size)])
 
@@ -158,7 +254,7 @@ def features(judge: Judge, images: torch.Tensor, batch_size: int = 1000) -> torc
 @torch.no_grad()
 def class_agreement(judge: Judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of ``images`` the judge assigns to ``labels`` (its test accuracy on real images)."""
-    images = check_images(images)
+    images = check_images(images, shape=_shape(judge))
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), one per image, got {tuple(labels.shape)}")
     dev = next(judge.parameters()).device
@@ -212,7 +308,8 @@ def fid(judge: Judge, real: torch.Tensor, fake: torch.Tensor, batch_size: int = 
     """FID between ``real`` and ``fake`` images in the judge's feature space, computed by torchmetrics."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    real, fake = check_images(real, "real images"), check_images(fake, "generated images")
+    real = check_images(real, "real images", shape=_shape(judge))
+    fake = check_images(fake, "generated images", shape=_shape(judge))
     _check_count(len(real), "real", judge)
     _check_count(len(fake), "generated", judge)
     dev = next(judge.parameters()).device
@@ -227,7 +324,7 @@ def fid(judge: Judge, real: torch.Tensor, fake: torch.Tensor, batch_size: int = 
 def real_floor(judge: Judge, real: torch.Tensor, n: int | None = None, seed: int = 0) -> float:
     """The FID between two disjoint random halves of ``real`` (``n`` images each, default half): the value a perfect
     generator would get with ``n`` samples, the floor every other FID is read against."""
-    real = check_images(real, "real images")
+    real = check_images(real, "real images", shape=_shape(judge))
     half = len(real) // 2 if n is None else n
     if 2 * half > len(real):
         raise ValueError(f"two disjoint halves of {half} images need {2 * half} real images, got {len(real)}")

@@ -162,3 +162,24 @@ def mirror_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DLHIST_DATA", str(tmp_path))
     monkeypatch.setenv("DLHIST_MIRROR", str(shared))
     monkeypatch.setenv("DLHIST_OFFLINE", "1")
+
+
+def test_caption_judge_reads_class_and_colour_and_refuses_grey_images():
+    from dlhist.generative import CaptionJudge, caption_agreement, features
+
+    torch.manual_seed(0)
+    judge = CaptionJudge().eval()
+    x = torch.rand(5, 3, 32, 32)
+    cls, col = judge.both(x)
+    assert cls.shape == (5, 10) and col.shape == (5, 6) and torch.equal(judge(x), cls)
+    assert features(judge, x).shape == (5, 128)
+    label, colour = cls.argmax(1), col.argmax(1)
+    assert caption_agreement(judge, x, label, colour) == {"class": 1.0, "colour": 1.0, "both": 1.0}
+    wrong = (colour + 1) % 6
+    wrong[0] = -1  # colour not asked for: counts for the class only
+    got = caption_agreement(judge, x, label, wrong)
+    assert got["class"] == 1.0 and got["colour"] == 0.0 and got["both"] == 0.0
+    with pytest.raises(ValueError, match=r"shape \(N, 3, 32, 32\) to match the judge, got \(5, 1, 28, 28\)"):
+        judge(torch.rand(5, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"label and colour must have shape \(5,\)"):
+        caption_agreement(judge, x, label[:4], colour)

@@ -9,6 +9,8 @@ all their channels, so that each decoder block receives as many channels as with
 ``TimeUNet`` is the same shape put to another use, the noise predictor of diffusion models (Ho et al. 2020): its
 blocks also receive the timestep (``timestep_embedding``), normalise with GroupNorm and are residual.
 ``TimeClassifier`` is its down half with a classifier head, for classifier guidance (Dhariwal & Nichol 2021).
+``CrossAttention`` lets a ``TimeUNet`` read a sequence, a caption's token states, at chosen levels: the conditioning
+of latent diffusion (Rombach et al. 2022, Section 3.3).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..scratch.attention import MultiHeadAttention
 
 
 def block(c_in: int, c_out: int) -> nn.Sequential:
@@ -106,6 +110,39 @@ class TimeBlock(nn.Module):
         return h + self.skip(x)
 
 
+class CrossAttention(nn.Module):
+    """Latent diffusion's conditioning layer (Rombach et al. 2022, Section 3.3), small: every pixel of a feature map
+    (N, C, H, W) is a query; the keys and values are projections of a context sequence (N, L, context_dim), a
+    caption's token states, so each pixel takes what it needs from the words:
+
+        Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V,   Q = W_Q norm(h),  K = W_K ctx,  V = W_V ctx.
+
+    GroupNorm, the package's ``MultiHeadAttention`` (the context projected to C channels first), an output
+    projection initialised to zero (the block starts as the identity, as in the paper's code), and a residual
+    connection. ``mask`` (N, L) is True at real tokens. The paper's "spatial transformer" also has self-attention and
+    a feed-forward layer around it; this keeps only the part that conditions."""
+
+    def __init__(self, channels: int, context_dim: int, n_heads: int = 4):
+        super().__init__()
+        if channels % n_heads:
+            raise ValueError(f"channels={channels} is not divisible by n_heads={n_heads}")
+        self.context_dim = context_dim
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.context = nn.Linear(context_dim, channels)
+        self.attn = MultiHeadAttention(channels, n_heads)
+        nn.init.zeros_(self.attn.out_proj.weight)
+        nn.init.zeros_(self.attn.out_proj.bias)
+
+    def forward(self, h: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, hh, ww = h.shape
+        if context.dim() != 3 or context.shape[0] != n or context.shape[-1] != self.context_dim:
+            raise ValueError(f"the context must be ({n}, length, {self.context_dim}): one sequence of "
+                             f"{self.context_dim}-vectors per image; got {tuple(context.shape)}")
+        q = self.norm(h).flatten(2).transpose(1, 2)  # (N, H*W, C): one query per pixel
+        out = self.attn(q, self.context(context), key_padding_mask=mask)
+        return h + out.transpose(1, 2).reshape(n, c, hh, ww)
+
+
 class _TimeNet(nn.Module):
     """What TimeUNet and TimeClassifier share: the timestep embedding (sinusoid + MLP), the stem, the input checks."""
 
@@ -147,12 +184,31 @@ class TimeUNet(_TimeNet):
     ``n_classes``: also a class-conditional model, ``forward(x_t, t, y)``; the label embedding is added to the time
     embedding. Label ``n_classes`` (``null_class``), or ``y=None``, means "no class": train with labels randomly
     replaced by it to get one network that is both conditional and unconditional (classifier-free guidance).
+
+    ``context_dim``: also a sequence-conditional model, ``forward(x_t, t, context=states, mask=real_tokens)``, with a
+    ``CrossAttention`` after the block of each level in ``attention_levels`` (0 = the top, full resolution), on the
+    way down and on the way up, and after the middle block. ``context=None`` is "no caption": a learned null
+    context of one vector (what classifier-free guidance's unconditional prediction reads).
     """
 
     def __init__(self, channels: Sequence[int] = (8, 16, 32), time_dim: int = 64, n_classes: int | None = None,
-                 in_channels: int = 1, dropout: float = 0.0):
+                 in_channels: int = 1, dropout: float = 0.0, context_dim: int | None = None,
+                 attention_levels: Sequence[int] = (), n_heads: int = 4):
         super().__init__(channels, time_dim, in_channels)
         ch = self.channels
+        self.context_dim, self.attention_levels = context_dim, tuple(attention_levels)
+        if context_dim is None and self.attention_levels:
+            raise ValueError("attention_levels needs a context_dim (the size of the vectors attended to)")
+        if any(not 0 <= lv < len(ch) for lv in self.attention_levels):
+            raise ValueError(f"attention_levels must lie in 0 .. {len(ch) - 1}, got {attention_levels!r}")
+        if context_dim is not None:
+            levels = self.attention_levels or (len(ch) - 1,)
+            self.attention_levels = tuple(levels)
+            self.attn_down = nn.ModuleDict({str(lv): CrossAttention(ch[lv], context_dim, n_heads) for lv in levels})
+            self.attn_up = nn.ModuleDict({str(lv): CrossAttention(ch[lv], context_dim, n_heads)
+                                          for lv in levels if lv < len(ch) - 1})
+            self.attn_mid = CrossAttention(ch[-1], context_dim, n_heads)
+            self.null_context = nn.Parameter(torch.randn(1, 1, context_dim) * 0.02)
         self.n_classes = n_classes
         if n_classes is not None:
             if not isinstance(n_classes, int) or n_classes < 1:
@@ -172,8 +228,29 @@ class TimeUNet(_TimeNet):
         """The label that means "no class" (``n_classes``), for classifier-free guidance."""
         return self.n_classes
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def _context(self, x: torch.Tensor, context: torch.Tensor | None, mask: torch.Tensor | None):
+        if self.context_dim is None:
+            if context is not None:
+                raise ValueError("this TimeUNet takes no context (context_dim=None) but was given one")
+            return None, None
+        if context is None:
+            return self.null_context.expand(x.shape[0], 1, -1).to(x.dtype), None
+        if mask is not None and mask.shape != context.shape[:2]:
+            raise ValueError(f"the context mask must be (batch, length) = {tuple(context.shape[:2])}, "
+                             f"got {tuple(mask.shape)}")
+        return context, mask
+
+    def _attend(self, where: str, level: int, h, ctx, mask):
+        if ctx is None:
+            return h
+        table = None if where == "mid" else getattr(self, f"attn_{where}")
+        attn = self.attn_mid if table is None else table[str(level)] if str(level) in table else None
+        return h if attn is None else attn(h, ctx, mask)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | int, y: torch.Tensor | None = None,
+                context: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         emb = self._embed(x, t)
+        ctx, mask = self._context(x, context, mask)
         if self.n_classes is None:
             if y is not None:
                 raise ValueError("this TimeUNet is unconditional (n_classes=None) but was given labels y")
@@ -190,13 +267,14 @@ class TimeUNet(_TimeNet):
         h = self.stem(x)
         skips = []
         for i, block in enumerate(self.down):  # down: 28 -> 14 -> 7
-            h = block(h, emb)
+            h = self._attend("down", i, block(h, emb), ctx, mask)
             if i < len(self.downsample):
                 skips.append(h)
                 h = self.downsample[i](h)
-        h = self.mid(h, emb)
-        for upsample, block in zip(self.upsample, self.up):  # up: 7 -> 14 -> 28, each level with its skip
-            h = block(torch.cat([skips.pop(), upsample(h)], 1), emb)
+        h = self._attend("mid", -1, self.mid(h, emb), ctx, mask)
+        for i, (upsample, block) in enumerate(zip(self.upsample, self.up)):  # up: 7 -> 14 -> 28, with the skips
+            h = self._attend("up", len(self.channels) - 2 - i, block(torch.cat([skips.pop(), upsample(h)], 1), emb),
+                             ctx, mask)
         return self.head(h)
 
 

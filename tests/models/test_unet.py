@@ -75,3 +75,39 @@ def test_time_classifier_gives_logits_and_input_gradients():
     assert logits.shape == (4, 10)
     logits.log_softmax(1)[:, 3].sum().backward()  # what classifier guidance needs: grad_x log p(y | x_t)
     assert x.grad.shape == x.shape and x.grad.abs().sum() > 0
+
+
+def test_cross_attention_starts_as_the_identity_then_reads_only_real_tokens():
+    from dlhist.models.unet import CrossAttention
+
+    torch.manual_seed(0)
+    block = CrossAttention(16, context_dim=8)
+    h, ctx = torch.randn(2, 16, 4, 4), torch.randn(2, 5, 8)
+    assert torch.equal(block(h, ctx), h)  # zero-initialised output projection
+    torch.nn.init.normal_(block.attn.out_proj.weight)
+    mask = torch.tensor([[True, True, True, False, False]] * 2)
+    out = block(h, ctx, mask)
+    changed = ctx.clone()
+    changed[:, 3:] = torch.randn(2, 2, 8)  # padded positions: no effect
+    assert torch.allclose(block(h, changed, mask), out, atol=1e-6)
+    changed[:, 0] = torch.randn(2, 8)  # a real token: an effect
+    assert not torch.allclose(block(h, changed, mask), out, atol=1e-4)
+    with pytest.raises(ValueError, match=r"context must be \(2, length, 8\).*got \(2, 5, 7\)"):
+        block(h, torch.randn(2, 5, 7))
+
+
+def test_time_unet_with_context_attends_where_asked_and_has_a_null_context():
+    torch.manual_seed(0)
+    net = TimeUNet((8, 16, 16), time_dim=16, in_channels=4, context_dim=12, attention_levels=(1, 2))
+    assert sorted(net.attn_down) == ["1", "2"] and sorted(net.attn_up) == ["1"]
+    x, t, ctx = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.randn(2, 6, 12)
+    assert net(x, t, context=ctx).shape == x.shape
+    assert torch.equal(net(x, t), net(x, t, context=net.null_context.expand(2, 1, 12)))
+    with pytest.raises(ValueError, match="takes no context"):
+        TimeUNet((8, 16))(torch.zeros(1, 1, 8, 8), 1, context=ctx[:1])
+    with pytest.raises(ValueError, match="attention_levels needs a context_dim"):
+        TimeUNet((8, 16), attention_levels=(1,))
+    with pytest.raises(ValueError, match=r"attention_levels must lie in 0 .. 1"):
+        TimeUNet((8, 16), context_dim=4, attention_levels=(2,))
+    with pytest.raises(ValueError, match=r"context mask must be \(batch, length\) = \(2, 6\)"):
+        net(x, t, context=ctx, mask=torch.ones(2, 5, dtype=torch.bool))
