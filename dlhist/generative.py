@@ -172,7 +172,7 @@ class CaptionJudge(nn.Module):
         self.n_classes = n_classes
 
         def conv(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
 
         self.body = nn.Sequential(*conv(3, 32), *conv(32, 64), *conv(64, 128), nn.Flatten(),
                                   nn.Linear(128 * 4 * 4, N_FEATURES))

@@ -153,11 +153,16 @@ class CaptionDiffusion(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor | int, tokens: torch.Tensor | None = None,
                 drop: torch.Tensor | None = None) -> torch.Tensor:
         if tokens is None:
+            if drop is not None:
+                raise ValueError("drop marks captions to blank, but no captions were given (tokens=None)")
             return self.unet(x, t)
         if tokens.shape[0] != x.shape[0]:
             raise ValueError(f"one caption per image: {x.shape[0]} images, {tokens.shape[0]} captions")
         ctx, mask = self.encoder(tokens)
         if drop is not None:  # dropped captions: the null context at position 0, nothing else visible
+            if drop.shape != (x.shape[0],) or drop.dtype != torch.bool:
+                raise ValueError(f"drop must be a bool tensor of shape ({x.shape[0]},), one flag per image; got "
+                                 f"{tuple(drop.shape)} {drop.dtype}")
             null = self.unet.null_context.to(ctx.dtype).expand(ctx.shape[0], ctx.shape[1], -1)
             ctx = torch.where(drop[:, None, None], null, ctx)
             only_first = torch.zeros_like(mask)

@@ -173,11 +173,12 @@ class TimeUNet(_TimeNet):
     """A small time-conditioned U-Net, the noise predictor of DDPM at MNIST size: ``forward(x_t, t)`` -> eps, the
     shape of ``x_t``.
 
-    ``channels`` per level, top to bottom (28 -> 14 -> 7 for three levels); each level one ``TimeBlock`` on the way
-    down and one on the way up, joined by skip connections, strided 3x3 convolutions down and transposed 2x2 ones up,
-    a second block at the bottom. ``t`` (LongTensor (N,) or one int) is embedded by ``timestep_embedding`` and an MLP,
-    and added inside every block. Differences from DDPM's network (35.7M parameters, CIFAR-10): one block per level
-    instead of two, no self-attention, transposed convolutions instead of nearest-neighbour upsampling + conv.
+    ``channels`` per level, top to bottom (28 -> 14 -> 7 for three levels on MNIST, 8 -> 4 -> 2 on 8x8 latents);
+    each level one ``TimeBlock`` on the way down and one on the way up, joined by skip connections, strided 3x3
+    convolutions down and transposed 2x2 ones up, a second block at the bottom. ``t`` (LongTensor (N,) or one int)
+    is embedded by ``timestep_embedding`` and an MLP, and added inside every block. Differences from DDPM's network
+    (35.7M parameters, CIFAR-10): one block per level instead of two, no self-attention, transposed convolutions
+    instead of nearest-neighbour upsampling + conv.
     The default widths keep a training step (batch 128, 28x28, forward and backward) near 0.1 s on 2 CPU cores;
     ``(16, 32, 64)`` is about twice as slow, and the cost grows with the square of the width.
 
@@ -186,9 +187,9 @@ class TimeUNet(_TimeNet):
     replaced by it to get one network that is both conditional and unconditional (classifier-free guidance).
 
     ``context_dim``: also a sequence-conditional model, ``forward(x_t, t, context=states, mask=real_tokens)``, with a
-    ``CrossAttention`` after the block of each level in ``attention_levels`` (0 = the top, full resolution), on the
-    way down and on the way up, and after the middle block. ``context=None`` is "no caption": a learned null
-    context of one vector (what classifier-free guidance's unconditional prediction reads).
+    ``CrossAttention`` after the block of each level in ``attention_levels`` (0 = the top, full resolution; default:
+    the bottom level only), on the way down and on the way up, and after the middle block. ``context=None`` is "no
+    caption": a learned null context of one vector (what classifier-free guidance's unconditional prediction reads).
     """
 
     def __init__(self, channels: Sequence[int] = (8, 16, 32), time_dim: int = 64, n_classes: int | None = None,

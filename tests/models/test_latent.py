@@ -53,7 +53,6 @@ def test_dropped_captions_are_the_unconditional_model_and_guidance_mixes_the_two
     net = _net()
     x, t = torch.randn(3, 4, 8, 8), torch.tensor([10, 400, 900])
     tokens = torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0], [1, 9, 9, 2]])
-    cond, uncond = net(x, t, tokens), net(x, t)
     # make the attention matter (its output projections start at zero)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.2) if p.dim() > 1 else None
@@ -71,6 +70,10 @@ def test_dropped_captions_are_the_unconditional_model_and_guidance_mixes_the_two
         classifier_free(net, 2.0)
     with pytest.raises(ValueError, match="one caption per image: 3 images, 2 captions"):
         net(x, t, tokens[:2])
+    with pytest.raises(ValueError, match=r"drop must be a bool tensor of shape \(3,\)"):
+        net(x, t, tokens, drop=torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="no captions were given"):
+        net(x, t, drop=torch.tensor([True, False, True]))
 
 
 def test_caption_diffusion_trains_and_samples_in_the_latent_shape():

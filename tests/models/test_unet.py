@@ -97,12 +97,20 @@ def test_cross_attention_starts_as_the_identity_then_reads_only_real_tokens():
 
 
 def test_time_unet_with_context_attends_where_asked_and_has_a_null_context():
+    from dlhist.models.unet import CrossAttention
+
     torch.manual_seed(0)
     net = TimeUNet((8, 16, 16), time_dim=16, in_channels=4, context_dim=12, attention_levels=(1, 2))
     assert sorted(net.attn_down) == ["1", "2"] and sorted(net.attn_up) == ["1"]
     x, t, ctx = torch.randn(2, 4, 8, 8), torch.tensor([3, 700]), torch.randn(2, 6, 12)
-    assert net(x, t, context=ctx).shape == x.shape
-    assert torch.equal(net(x, t), net(x, t, context=net.null_context.expand(2, 1, 12)))
+    for m in net.modules():  # the attention outputs start at zero: make them matter
+        if isinstance(m, CrossAttention):
+            torch.nn.init.normal_(m.attn.out_proj.weight, std=0.5)
+    out = net(x, t, context=ctx)
+    assert out.shape == x.shape
+    assert not torch.allclose(out, net(x, t, context=torch.randn(2, 6, 12)), atol=1e-4)  # the context matters
+    assert not torch.allclose(out, net(x, t), atol=1e-4)
+    assert torch.equal(net(x, t), net(x, t, context=net.null_context.expand(2, 1, 12)))  # None: the null context
     with pytest.raises(ValueError, match="takes no context"):
         TimeUNet((8, 16))(torch.zeros(1, 1, 8, 8), 1, context=ctx[:1])
     with pytest.raises(ValueError, match="attention_levels needs a context_dim"):
