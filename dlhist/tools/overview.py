@@ -267,6 +267,10 @@ QUOTES: list[Quote] = [
     _Q("clip-seen", f"{_G}/05-clip", "zero-shot accuracy on test images of pairs seen in training, contrastive minus "
        "bag-of-words prediction, same image encoder and steps (points)", "ours+-", absolute=True, expect=False,
        unit="points", sign=-1),
+    _Q("ldm-speed", f"{_G}/04-latent-diffusion", "sampling speed, latents (decoder included) over pixels, same sampler "
+       "and steps (x)", "ours+-"),
+    _Q("ldm-colour", f"{_G}/04-latent-diffusion", "classifier-free guidance: judge sees the caption's colour, s = 3 "
+       "minus s = 1 (points)", "ours+-", unit="points", sign=1),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
