@@ -7,8 +7,8 @@
   U-Net of diffusion models and the noise-aware classifier that guides it
 - ``transformer``, ``gpt``, ``bert``, ``vit``, ``seq2seq``: sequence models, imported by module
   (``dlhist.models.vit.ViT``)
-- ``latent``: latent diffusion's KL autoencoder, caption encoder and caption-conditional noise predictor
-  (``dlhist.models.latent.KLAutoencoder``)
+- ``latent``: latent diffusion's KL autoencoder, caption encoder and caption-conditional noise predictor, and a VQ
+  autoencoder that turns images into code grids (``dlhist.models.latent.KLAutoencoder``)
 - ``clip``: CLIP's image and text encoders, its contrastive loss, the bag-of-words baseline and zero-shot
   classification (``dlhist.models.clip.CLIP``)
 """

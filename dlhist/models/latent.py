@@ -16,6 +16,9 @@ the reconstruction and keeps the KL weight tiny (about 1e-6) so that the latent 
 (nearly) binary per colour channel, so a Bernoulli likelihood per channel is the reconstruction loss and no
 perceptual network is needed. The same ``TimeUNet`` denoises pixels (``CaptionDiffusion`` on (3, 32, 32)) or latents
 (on (4, 8, 8)): the comparison of the paper's Figures 6-7 changes the input, not the network.
+
+``VQAutoencoder`` is the discrete first stage with the same encoder and decoder: an image becomes a grid of code
+indices, the image tokens a DALL-E-style Transformer can write one by one.
 """
 
 from __future__ import annotations
@@ -24,16 +27,50 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..scratch.vae import VectorQuantizer
 from .transformer import EncoderLayer, Positions
 from .unet import TimeUNet
+
+
+def conv_encoder(in_channels: int, width: int, out_channels: int) -> nn.Sequential:
+    """(N, in_channels, H, W) -> (N, out_channels, H/4, W/4): two stride-2 4x4 convolutions, each followed by a 3x3
+    convolution, SiLU between, then a 1x1 convolution (no activation)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, width, 4, 2, 1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
+        nn.Conv2d(2 * width, out_channels, 1))
+
+
+def conv_decoder(in_channels: int, width: int, out_channels: int) -> nn.Sequential:
+    """The mirror of ``conv_encoder``: (N, in_channels, h, w) -> (N, out_channels, 4h, 4w) logits."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 2 * width, 3, padding=1), nn.SiLU(),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
+        nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1),
+        nn.SiLU(), nn.ConvTranspose2d(width, out_channels, 4, 2, 1))
+
+
+def _check_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    if x.dim() != 4 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"this autoencoder takes images of shape (N, {', '.join(map(str, shape))}), "
+                         f"got {tuple(x.shape)}")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"images must lie in [0, 1], got values from {x.min().item():.3g} to {x.max().item():.3g}")
+    return x
+
+
+def _check_sides(image_shape, factor: int = 4) -> None:
+    if len(image_shape) != 3 or image_shape[1] % factor or image_shape[2] % factor:
+        raise ValueError(f"the image sides must be divisible by {factor}, got {image_shape}")
 
 
 class KLAutoencoder(nn.Module):
     """The first stage of latent diffusion, small: images (N, C, H, W) in [0, 1] -> a Gaussian latent
     (N, latent_channels, H/4, W/4) -> Bernoulli logits per pixel and channel.
 
-    Encoder: two stride-2 4x4 convolutions (H -> H/2 -> H/4), each followed by a 3x3 convolution, SiLU between, then
-    a 1x1 convolution to the mean and log-variance. Decoder: the mirror image with transposed convolutions. Loss per
+    Encoder (``conv_encoder``): two stride-2 4x4 convolutions (H -> H/2 -> H/4), each followed by a 3x3 convolution,
+    SiLU between, then a 1x1 convolution to the mean and log-variance. Decoder (``conv_decoder``): the mirror image
+    with transposed convolutions. Loss per
     image: the reconstruction's negative log-likelihood (nats) + ``kl_weight`` x KL(q(z|x) || N(0, I)).
     ``scale`` (set by ``fit_scale``) multiplies the mean latent so that diffusion sees unit variance (the paper's
     rescaling, Appendix G); ``latents`` and ``images`` apply and undo it.
@@ -44,31 +81,17 @@ class KLAutoencoder(nn.Module):
     def __init__(self, latent_channels: int = 4, width: int = 32, image_shape: tuple[int, int, int] = (3, 32, 32),
                  kl_weight: float = 1e-3):
         super().__init__()
+        _check_sides(image_shape, self.factor)
         c, h, w = image_shape
-        if h % self.factor or w % self.factor:
-            raise ValueError(f"the image sides must be divisible by {self.factor}, got {image_shape}")
         self.image_shape = tuple(image_shape)
         self.latent_shape = (latent_channels, h // self.factor, w // self.factor)
         self.kl_weight = kl_weight
-        self.encoder = nn.Sequential(
-            nn.Conv2d(c, width, 4, 2, 1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.SiLU(), nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * latent_channels, 1))
-        self.decoder = nn.Sequential(
-            nn.Conv2d(latent_channels, 2 * width, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.SiLU(), nn.Conv2d(width, width, 3, padding=1),
-            nn.SiLU(), nn.ConvTranspose2d(width, c, 4, 2, 1))
+        self.encoder = conv_encoder(c, width, 2 * latent_channels)
+        self.decoder = conv_decoder(latent_channels, width, c)
         self.register_buffer("scale", torch.tensor(1.0))
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"this autoencoder takes images of shape (N, {', '.join(map(str, self.image_shape))}),"
-                             f" got {tuple(x.shape)}")
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"images must lie in [0, 1], got values from {x.min().item():.3g} to "
-                             f"{x.max().item():.3g}")
-        return x
+        return _check_images(x, self.image_shape)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The posterior's mean and log-variance, each (N, *latent_shape), unscaled."""
@@ -105,6 +128,55 @@ class KLAutoencoder(nn.Module):
         """Images in [0, 1] from scaled latents (the inverse of ``latents``, up to reconstruction)."""
         return torch.cat([torch.sigmoid(self.decode(z[i:i + batch_size] / self.scale))
                           for i in range(0, len(z), batch_size)])
+
+
+class VQAutoencoder(nn.Module):
+    """A discrete first stage for captioned images, DALL-E's kind of tokenizer made the VQ-VAE way (van den Oord et
+    al. 2017): images (N, C, H, W) in [0, 1] -> a grid of code indices (N, H/4, W/4), each one of ``n_codes`` ->
+    Bernoulli logits per pixel and channel. The encoder and decoder are ``KLAutoencoder``'s; the bottleneck is the
+    package's ``VectorQuantizer`` (EMA codebook, straight-through gradients). Loss per image: reconstruction NLL
+    (nats) + commitment. DALL-E itself used a dVAE with a Gumbel-softmax relaxation and 8,192 codes on a 32 x 32
+    grid."""
+
+    factor = 4
+
+    def __init__(self, n_codes: int = 64, dim: int = 16, width: int = 32,
+                 image_shape: tuple[int, int, int] = (3, 32, 32), beta: float = 0.25, restart_dead: bool = True):
+        super().__init__()
+        _check_sides(image_shape, self.factor)
+        c, h, w = image_shape
+        self.image_shape, self.grid = tuple(image_shape), (h // self.factor, w // self.factor)
+        self.encoder = conv_encoder(c, width, dim)
+        self.vq = VectorQuantizer(n_codes, dim, beta=beta, restart_dead=restart_dead)
+        self.decoder = conv_decoder(dim, width, c)
+
+    @property
+    def n_codes(self) -> int:
+        return self.vq.n_codes
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code indices of images ``x``, (N, *grid); no codebook update."""
+        return self.vq.nearest(self.encoder(_check_images(x, self.image_shape) * 2 - 1))
+
+    def decode(self, indices: torch.Tensor) -> torch.Tensor:
+        """Logits (N, *image_shape) from code indices (N, *grid)."""
+        if indices.dim() != 3 or tuple(indices.shape[1:]) != self.grid:
+            raise ValueError(f"code grids must be (N, {self.grid[0]}, {self.grid[1]}), got {tuple(indices.shape)}")
+        if indices.numel() and (indices.min() < 0 or indices.max() >= self.n_codes):
+            raise ValueError(f"code indices must lie in 0 .. {self.n_codes - 1}, got {indices.min().item()} .. "
+                             f"{indices.max().item()}")
+        return self.decoder(self.vq.lookup(indices))
+
+    @torch.no_grad()
+    def images(self, indices: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from code indices."""
+        return torch.sigmoid(self.decode(indices))
+
+    def forward(self, x: torch.Tensor, y=None) -> dict[str, torch.Tensor]:
+        x = _check_images(x, self.image_shape)
+        z_q, _, commit = self.vq(self.encoder(x * 2 - 1))
+        recon = F.binary_cross_entropy_with_logits(self.decoder(z_q), x, reduction="none").sum((1, 2, 3)).mean()
+        return {"loss": recon + commit, "recon": recon, "commit": commit, "perplexity": self.vq.perplexity}
 
 
 class CaptionEncoder(nn.Module):

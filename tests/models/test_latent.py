@@ -93,3 +93,24 @@ def test_caption_diffusion_trains_and_samples_in_the_latent_shape():
         dropout_loss(net, x0, sched)
     with pytest.raises(ValueError, match="attends to 16-vectors but the caption encoder gives 8"):
         CaptionDiffusion(TimeUNet((8, 16), in_channels=4, context_dim=16), CaptionEncoder(20, 8))
+
+
+def test_vq_autoencoder_turns_images_into_a_grid_of_codes_and_back():
+    from dlhist.models.latent import VQAutoencoder
+
+    torch.manual_seed(0)
+    vq = VQAutoencoder(n_codes=16, dim=8, width=8)
+    x = torch.rand(4, 3, 32, 32)
+    out = vq(x)
+    assert set(out) == {"loss", "recon", "commit", "perplexity"}
+    assert torch.allclose(out["loss"], out["recon"] + out["commit"]) and 1 <= out["perplexity"] <= 16
+    codes = vq.encode(x)
+    assert codes.shape == (4, 8, 8) and codes.dtype == torch.long and codes.max() < 16
+    img = vq.images(codes)
+    assert img.shape == x.shape and 0 <= img.min() and img.max() <= 1
+    with pytest.raises(ValueError, match=r"code indices must lie in 0 .. 15, got 0 .. 16"):
+        vq.decode(torch.full((1, 8, 8), 16).index_fill_(1, torch.tensor([0]), 0))
+    with pytest.raises(ValueError, match=r"code grids must be \(N, 8, 8\), got \(1, 7, 7\)"):
+        vq.decode(torch.zeros(1, 7, 7, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"images of shape \(N, 3, 32, 32\), got \(4, 3, 28, 28\)"):
+        vq.encode(torch.rand(4, 3, 28, 28))
