@@ -9,6 +9,7 @@
   (``dlhist.models.vit.ViT``)
 - ``latent``: latent diffusion's KL autoencoder, caption encoder and caption-conditional noise predictor, and a VQ
   autoencoder that turns images into code grids (``dlhist.models.latent.KLAutoencoder``)
+- ``dalle``: DALL-E's joint caption-and-image-code sequences, its weighted loss, candidate generation and reranking
 - ``clip``: CLIP's image and text encoders, its contrastive loss, the bag-of-words baseline and zero-shot
   classification (``dlhist.models.clip.CLIP``)
 """
