@@ -136,11 +136,12 @@ class VQAutoencoder(nn.Module):
     Bernoulli logits per pixel and channel. The encoder and decoder are ``KLAutoencoder``'s; the bottleneck is the
     package's ``VectorQuantizer`` (EMA codebook, straight-through gradients). Loss per image: reconstruction NLL
     (nats) + commitment. DALL-E itself used a dVAE with a Gumbel-softmax relaxation and 8,192 codes on a 32 x 32
-    grid."""
+    grid. Measured on the captioned digits after 1,000 steps of 64: with 64 codes the judge reads the digit in 50% of
+    reconstructions and the colour in 18%; with 512 codes (the default) in 77% and 98%."""
 
     factor = 4
 
-    def __init__(self, n_codes: int = 64, dim: int = 16, width: int = 32,
+    def __init__(self, n_codes: int = 512, dim: int = 16, width: int = 32,
                  image_shape: tuple[int, int, int] = (3, 32, 32), beta: float = 0.25, restart_dead: bool = True):
         super().__init__()
         _check_sides(image_shape, self.factor)
