@@ -17,6 +17,7 @@ reranked, the better the samples); ``generate`` draws the candidates, with the p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -72,9 +73,7 @@ def generate(model: GPT, text: torch.Tensor, grid: Sequence[int], text_vocab: in
     ``GPT.generate``."""
     if candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {candidates}")
-    n_image = 1
-    for g in grid:
-        n_image *= g
+    n_image = math.prod(grid)
     prompts = text.repeat_interleave(candidates, 0)
     out = model.generate(prompts, n_image, temperature=temperature, top_k=top_k, generator=generator,
                          suppress=range(text_vocab))
