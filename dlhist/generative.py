@@ -31,7 +31,9 @@ from torch import nn
 
 from .data.images import MNIST_STATS, load_mnist
 from .data.registry import data_dir
+from .data.tensors import TensorLoader
 from .device import seed_everything
+from .train import fit
 
 JUDGE_VERSION = 1  # bump when the judge's architecture or training changes: cached judges are keyed by it
 N_FEATURES = 128
@@ -196,22 +198,20 @@ class CaptionJudge(nn.Module):
 def train_caption_judge(train, test=None, *, steps: int = 1500, batch_size: int = 128, lr: float = 2e-3,
                         seed: int = 0, verbose: bool = True) -> CaptionJudge:
     """Train a ``CaptionJudge`` on a ``CaptionedSet`` (images, label, colour) with Adam: the sum of the class and
-    colour cross-entropies. Initial weights from the global random state, data order from ``seed``. Prints the
-    judge's class and colour accuracy on ``test`` (another CaptionedSet) when given. Returned in eval mode, frozen."""
-    device = train.images.device
-    judge = CaptionJudge().to(device)
-    g = seed_everything(seed)
+    colour cross-entropies, trained by ``dlhist.fit`` on shuffled passes. Initial weights from the global random
+    state, data order from ``seed``. Prints the judge's class and colour accuracy on ``test`` (another
+    CaptionedSet) when given. Returned in eval mode, frozen."""
+    judge = CaptionJudge().to(train.images.device)
     start = time.perf_counter()
-    judge.train()
-    opt = torch.optim.Adam(judge.parameters(), lr=lr)
-    n = len(train.images)
-    for _ in range(steps):
-        idx = torch.randint(0, n, (batch_size,), generator=g).to(device)
-        cls, col = judge.both(train.images[idx])
-        loss = F.cross_entropy(cls, train.label[idx]) + F.cross_entropy(col, train.colour[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+
+    def step(model, batch):
+        images, label, colour = batch
+        cls, col = model.both(images)
+        return F.cross_entropy(cls, label) + F.cross_entropy(col, colour)
+
+    data = TensorLoader(train.images, train.label, train.colour, batch_size=batch_size, shuffle=True,
+                        drop_last=True, seed=seed)
+    fit(judge, data, steps=steps, step=step, optimizer=lambda p: torch.optim.Adam(p, lr=lr), verbose=0)
     judge.eval().requires_grad_(False)
     if verbose:
         line = f"caption judge: trained for {steps} steps in {time.perf_counter() - start:.1f}s"
