@@ -130,6 +130,12 @@ def test_the_key_value_cache_gives_the_same_outputs_as_the_whole_sequence():
                                                           for t in (4, 5)]
     torch.testing.assert_close(torch.cat(parts, 1), whole)
     assert cache["k"].shape == (2, 3, 6, 4)
+    x = torch.randn(2, 40, 12, dtype=torch.double)  # past the first buffer (16) and its doubling (34)
+    cache = {}
+    parts = [ours(x[:, :3], causal=True, cache=cache)] + [ours(x[:, t:t + 1], causal=True, cache=cache)
+                                                          for t in range(3, 40)]
+    torch.testing.assert_close(torch.cat(parts, 1), ours(x, causal=True))
+    assert cache["k"].shape == (2, 3, 40, 4)
 
 
 def test_multi_head_attention_names_bad_shapes():
