@@ -105,7 +105,7 @@ def plot_curves(runs: Mapping, key: str = "val_acc", *, ax=None, title: str = ""
         for label, run in runs.items():
             hists = run if isinstance(run, (list, tuple)) else [run]
             series = [h.series(key) for h in hists]
-            xlabel = "step" if key in ("loss", "lr") else "epoch"
+            xlabel = "epoch" if key not in ("loss", "lr") and any(key in r for r in hists[0].epochs) else "step"
             n = min(len(s[1]) for s in series)
             x = np.asarray(series[0][0][:n])
             ys = np.stack([np.asarray(s[1][:n], dtype=float) for s in series]) * (100 if percent else 1)

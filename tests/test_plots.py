@@ -21,6 +21,8 @@ def test_plot_curves_one_line_per_run_and_median_of_seeds():
     assert ax.get_ylabel() == "val_acc (%)" and ax.get_xlabel() == "epoch"
     ax = P.plot_curves({"a": hist("a", [0.5])}, key="loss", smooth=5)
     assert len(ax.get_lines()[0].get_ydata()) == 16 and ax.get_xlabel() == "step"
+    per_step = History(name="c", steps=[{"step": i + 1, "loss": 1.0, "image": 2.0} for i in range(5)])
+    assert P.plot_curves({"c": per_step}, key="image").get_xlabel() == "step"  # any key only steps have
 
 
 def test_style_applies_to_the_session():
