@@ -4,7 +4,7 @@ The public API, short and stable:
 
 - setup: ``start``, ``Settings``, ``get_device``, ``seed_everything``, ``autocast``, ``describe``
 - data: ``fetch``, ``load_mnist``, ``TensorData``, ``TensorLoader``, ``data_dir`` (more in ``dlhist.data``)
-- training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``cosine_schedule``, ``inverse_sqrt_schedule``,
+- training: ``fit``, ``evaluate``, ``compare``, ``accuracy``, ``adamw``, ``cosine_schedule``, ``inverse_sqrt_schedule``,
   ``History``, ``count_parameters``, ``save_checkpoint``, ``load_checkpoint``
 - plots: ``plot``, ``plot_curves``, ``show_images``, ``show_filters``, ``subplots``, ``save_figure``, ``show_source``
 - results: ``record``, ``finish``, ``seed_stats``
@@ -26,6 +26,7 @@ from .settings import Settings  # noqa: E402
 from .train import (  # noqa: E402
     History,
     accuracy,
+    adamw,
     compare,
     cosine_schedule,
     count_parameters,
@@ -37,7 +38,7 @@ from .train import (  # noqa: E402
 )
 
 __all__ = [
-    "History", "Settings", "TensorData", "TensorLoader", "accuracy", "autocast", "check", "compare",
+    "History", "Settings", "TensorData", "TensorLoader", "accuracy", "adamw", "autocast", "check", "compare",
     "cosine_schedule", "count_parameters", "data", "data_dir", "describe", "evaluate", "fetch", "finish", "fit",
     "get_device", "inverse_sqrt_schedule", "load_checkpoint", "load_mnist", "models", "plot", "plot_curves", "record",
     "save_checkpoint", "save_figure", "scratch", "seed_everything", "seed_stats", "show_filters", "show_images",

@@ -295,6 +295,20 @@ def cosine_schedule(warmup_steps: int = 0, final_fraction: float = 0.0):
     return make
 
 
+def adamw(model: nn.Module, lr: float, weight_decay: float = 0.1, **kwargs) -> torch.optim.AdamW:
+    """AdamW (Loshchilov & Hutter 2019) that decays weight matrices and embeddings only (parameters with two or more
+    dimensions), not biases, LayerNorm gains or scalars such as CLIP's temperature, as GPT-2/3 and CLIP train.
+    ``kwargs`` go to ``torch.optim.AdamW`` (``betas``, ``eps``, ``fused``)."""
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, **kwargs)
+
+
 def inverse_sqrt_schedule(warmup_steps: int):
     """A scheduler factory for ``fit``: the Transformer's schedule (Vaswani et al. 2017, Section 5.3), linear
     warm-up to the optimizer's LR over ``warmup_steps``, then decay as 1/sqrt(step). The paper's

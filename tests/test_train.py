@@ -471,3 +471,16 @@ def test_several_optimizer_checkpoints_restore_each_optimizer(tmp_path):
         train.load_checkpoint(tmp_path / "gan.pt", TinyGAN(), {"d": opts["d"]})
     with pytest.raises(KeyError, match="pass a dict of optimizers"):
         train.load_checkpoint(tmp_path / "gan.pt", TinyGAN(), opts["d"])
+
+
+def test_adamw_decays_matrices_and_embeddings_but_not_biases_or_norm_gains():
+    model = nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 3), nn.LayerNorm(3))
+    opt = train.adamw(model, lr=1e-3, weight_decay=0.2, betas=(0.9, 0.95))
+    decay, rest = opt.param_groups
+    assert {id(p) for p in decay["params"]} == {id(model[0].weight), id(model[1].weight)}
+    assert decay["weight_decay"] == 0.2 and rest["weight_decay"] == 0.0 and rest["betas"] == (0.9, 0.95)
+    assert len(rest["params"]) == 3  # the linear bias, the LayerNorm gain and bias
+    with pytest.raises(ValueError, match="weight_decay"):
+        train.adamw(model, lr=1e-3, weight_decay=-1)
+    with pytest.raises(ValueError, match="no trainable"):
+        train.adamw(nn.Sequential(nn.Linear(2, 2)).requires_grad_(False), lr=1e-3)

@@ -2,6 +2,7 @@
 nearby unit vectors, and the predictive baseline it was compared with, a bag-of-words predictor.
 
     clip = CLIP(ConvEncoder(64), TextEncoder(len(vocab), 64))
+    clip = caption_clip(len(vocab))                           # the same, at the size 05-clip and 06-dall-e train
     loss = clip(images, tokens)["loss"]                       # dlhist.fit(clip, batches, loss_fn=None, ...)
     scores = clip.scores(images, vocab.encode(prompts))       # (N images, P prompts): zero-shot classification
     bow = BagOfWords(ConvEncoder(len(vocab)), len(vocab))     # the same image encoder, predicting caption words
@@ -111,6 +112,15 @@ class CLIP(nn.Module):
         return self.encode_image(images) @ self.encode_text(prompts).T
 
 
+def caption_clip(vocab_size: int, dim: int = 64, width: int = 24, text_len: int = 20, d_model: int = 64,
+                 n_heads: int = 4, layers: int = 2) -> CLIP:
+    """The CLIP of the captioned images (``dlhist.data.captions``, 32x32 RGB, captions of ``text_len`` tokens):
+    a ``ConvEncoder`` of ``width`` and a 2-layer ``TextEncoder``, both to ``dim`` numbers. 05-clip trains it;
+    06-dall-e trains the same one to rerank its samples."""
+    return CLIP(ConvEncoder(dim, width=width),
+                TextEncoder(vocab_size, dim, d_model=d_model, n_heads=n_heads, layers=layers, context=text_len))
+
+
 class BagOfWords(nn.Module):
     """CLIP's predictive baseline: ``image_encoder`` (with ``vocab_size`` outputs) predicts the caption's words as
     a distribution; the loss is the cross-entropy to the caption's normalised bag of words (tokens in ``ignore``,
@@ -159,4 +169,4 @@ def zero_shot(model: nn.Module, images: torch.Tensor, prompts: torch.Tensor, bat
         model.train(was_training)
 
 
-__all__ = ["BagOfWords", "CLIP", "ConvEncoder", "TextEncoder", "clip_loss", "zero_shot"]
+__all__ = ["BagOfWords", "CLIP", "ConvEncoder", "TextEncoder", "caption_clip", "clip_loss", "zero_shot"]

@@ -42,6 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.text import load_text, random_windows
 from ..device import get_device
 from ..models.gpt import GPT
+from ..train import adamw
 
 VAL_SEED = 987_654  # the validation windows: the same for every run
 
@@ -122,10 +123,8 @@ def lr_at(step: int, args) -> float:
 
 
 def make_optimizer(model: GPT, args, fused: bool) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.dim() >= 2]  # matrices and embeddings; not biases or LayerNorm
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=fused or None)
+    # weight decay on matrices and embeddings; not on biases or LayerNorm gains
+    return adamw(model, args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95), eps=1e-8, fused=fused or None)
 
 
 def flops_per_token(model: GPT) -> float:

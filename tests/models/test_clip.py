@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dlhist
-from dlhist.models.clip import CLIP, BagOfWords, ConvEncoder, TextEncoder, clip_loss, zero_shot
+from dlhist.models.clip import CLIP, BagOfWords, ConvEncoder, TextEncoder, caption_clip, clip_loss, zero_shot
 
 
 def loop_loss(img, txt, scale):
@@ -98,3 +98,9 @@ def test_encoders_and_models_name_bad_shapes():
         ConvEncoder(4, image_size=28)
     with pytest.raises(ValueError, match="temperature"):
         CLIP(ConvEncoder(4, image_size=16), TextEncoder(12, 4, d_model=8, n_heads=2, layers=1), temperature=2.0)
+
+
+def test_caption_clip_is_the_captioned_set_size_and_scores_captions():
+    clip = caption_clip(96, dim=16, width=4, text_len=20, d_model=16)
+    scores = clip.scores(torch.rand(3, 3, 32, 32), torch.randint(3, 96, (2, 20)))
+    assert scores.shape == (3, 2) and scores.abs().max() <= 1 + 1e-6
