@@ -125,6 +125,8 @@ _RUNS = r"\(%, (\d+) seeds\)"
 _LORA = ("SST-2 dev accuracy, LoRA r=8 on W_q, W_v minus full fine-tuning (points; reproduced if within 1 point or "
          "better)")
 _VIT_SMALL = "CNN minus ViT test accuracy at 1,000 images (points)"
+_DALLE = ("held-out (digit, colour) pairs: judge sees the caption's digit and colour in the CLIP-reranked sample, "
+          "best of 8 (%)")
 QUOTES: list[Quote] = [
     _Q("mlp", f"{_D}/01-dnn", "MNIST test error (%), 784-800-10 MLP", digits=2),
     _Q("mlp-paper", f"{_D}/01-dnn", "MNIST test error (%), 784-800-10 MLP", "paper"),
@@ -271,6 +273,12 @@ QUOTES: list[Quote] = [
        "and steps (x)", "ours+-"),
     _Q("ldm-colour", f"{_G}/04-latent-diffusion", "classifier-free guidance: judge sees the caption's colour, s = 3 "
        "minus s = 1 (points)", "ours+-", unit="points", sign=1),
+    _Q("dalle", f"{_G}/06-dall-e", _DALLE, "ours+-", unit="%"),
+    _Q("dalle-n", f"{_G}/06-dall-e", _DALLE, "setting", pattern=r"best of (\d+)"),
+    _Q("dalle-rerank", f"{_G}/06-dall-e", "CLIP reranking: best of 8 minus a random candidate, held-out pairs (points)",
+       "ours+-", unit="points", sign=1),
+    _Q("dalle-control", f"{_G}/06-dall-e", "held-out (digit, colour) pairs, CLIP's pick of 8: drawn for the caption "
+       "minus drawn digit-blind (a random digit word) (points)", "ours+-", unit="points", sign=1),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
