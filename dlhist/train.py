@@ -343,7 +343,7 @@ def fit(
     amp: bool = True,
     device=None,
     eval_every: int | None = None,
-    callback: Callable[[int, nn.Module], None] | None = None,
+    callback: Callable[[int, nn.Module], bool | None] | None = None,
     checkpoint: str | Path | None = None,
     verbose: int = 1,
     name: str = "",
@@ -371,7 +371,8 @@ def fit(
     clip_grad   clip the global gradient norm (of the phase's parameters) to this value.
     amp         autocast on CUDA (bf16 where supported); ignored on CPU and MPS.
     eval_every  also evaluate every this many steps; recorded in ``history.steps``.
-    callback    called as ``callback(step, model)`` after every optimizer step.
+    callback    called as ``callback(step, model)`` after every optimizer step; returning ``True`` stops training
+                there (an early stop: "until the training error reaches 25%"), after the epoch's record.
     checkpoint  a path: model and optimizer state(s) saved there after every epoch (``load_checkpoint`` reads it).
     verbose     -1: silent; 0: a progress bar and one line at the end; 1: also one line per epoch. Saved notebook
                 outputs keep only the final lines (``dlhist run`` drops the bar's redraws).
@@ -436,7 +437,8 @@ def fit(
         else:
             opt.step()
 
-    while (epochs is None or epoch < epochs) and (steps is None or step_no < steps):
+    stop = False
+    while not stop and (epochs is None or epoch < epochs) and (steps is None or step_no < steps):
         epoch += 1
         model.train()
         sums: dict[str, float] = {}
@@ -507,14 +509,14 @@ def fit(
             pending.append((step_no, logged, measured, lr, b))
             if len(pending) >= 50 or device.type == "cpu":
                 flush()
-            if callback is not None:
-                callback(step_no, model)
+            if callback is not None and callback(step_no, model) is True:
+                stop = True
             if eval_every and step_no % eval_every == 0:
                 flush()
                 run_evals(history.steps[-1])
                 model.train()
             bar.update(1)
-            if steps is not None and step_no >= steps:
+            if stop or (steps is not None and step_no >= steps):
                 break
         flush()
         if seen == 0:

@@ -484,3 +484,14 @@ def test_adamw_decays_matrices_and_embeddings_but_not_biases_or_norm_gains():
         train.adamw(model, lr=1e-3, weight_decay=-1)
     with pytest.raises(ValueError, match="no trainable"):
         train.adamw(nn.Sequential(nn.Linear(2, 2)).requires_grad_(False), lr=1e-3)
+
+
+def test_a_callback_that_returns_true_stops_training_after_that_step():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    x, y = torch.randn(64, 4), torch.randint(2, (64,))
+    loader = data.TensorLoader(x, y, batch_size=8)
+    h = train.fit(model, loader, epochs=5, callback=lambda step, m: step == 11, verbose=-1, device="cpu")
+    assert [r["step"] for r in h.steps][-1] == 11 and len(h.epochs) == 2 and h.epochs[-1]["step"] == 11
+    h = train.fit(model, loader, epochs=2, callback=lambda step, m: 1, verbose=-1, device="cpu")  # truthy, not True
+    assert len(h.steps) == 16
