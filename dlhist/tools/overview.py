@@ -278,7 +278,8 @@ QUOTES: list[Quote] = [
     _Q("dalle-rerank", f"{_G}/06-dall-e", "CLIP reranking: best of 8 minus a random candidate, held-out pairs (points)",
        "ours+-", unit="points", sign=1),
     _Q("dalle-control", f"{_G}/06-dall-e", "held-out (digit, colour) pairs, CLIP's pick of 8: drawn for the caption "
-       "minus drawn digit-blind (a random digit word) (points)", "ours+-", unit="points", sign=1),
+       "minus drawn digit-blind (a random digit word) (points; sampling seeds of one trained model)", "ours+-",
+       unit="points", sign=1),
     _Q("vit", f"{_T}/07-vision-transformer", "CNN minus ViT test accuracy: at 1,000 images minus at 60,000 (points)",
        "ours+-", unit="points"),
     _Q("vit-small", f"{_T}/07-vision-transformer", _VIT_SMALL),
