@@ -136,8 +136,9 @@ class VQAutoencoder(nn.Module):
     Bernoulli logits per pixel and channel. The encoder and decoder are ``KLAutoencoder``'s; the bottleneck is the
     package's ``VectorQuantizer`` (EMA codebook, straight-through gradients). Loss per image: reconstruction NLL
     (nats) + commitment. DALL-E itself used a dVAE with a Gumbel-softmax relaxation and 8,192 codes on a 32 x 32
-    grid. Measured on the captioned digits after 1,000 steps of 64: with 64 codes the judge reads the digit in 50% of
-    reconstructions and the colour in 18%; with 512 codes (the default) in 77% and 98%."""
+    grid. With 512 codes (the default) and 1,000 steps of 64, the judge reads the digit in 78.3% of reconstructions of
+    test digits and the colour in 98.9% (06-dall-e's committed run); a trial with 64 codes, not committed, lost most
+    of the colours."""
 
     factor = 4
 
