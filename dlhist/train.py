@@ -344,6 +344,7 @@ def fit(
     device=None,
     eval_every: int | None = None,
     callback: Callable[[int, nn.Module], bool | None] | None = None,
+    until: Callable[[dict], bool] | None = None,
     checkpoint: str | Path | None = None,
     verbose: int = 1,
     name: str = "",
@@ -372,7 +373,10 @@ def fit(
     amp         autocast on CUDA (bf16 where supported); ignored on CPU and MPS.
     eval_every  also evaluate every this many steps; recorded in ``history.steps``.
     callback    called as ``callback(step, model)`` after every optimizer step; returning ``True`` stops training
-                there (an early stop: "until the training error reaches 25%"), after the epoch's record.
+                there, after the epoch's record.
+    until       called with each epoch's record (``{"epoch", "step", "train_loss", "train_acc", "val_acc", ...}``)
+                once it is complete; returning ``True`` ends training after that epoch: "until the training error
+                reaches 25%" is ``until=lambda r: r["train_acc"] >= 0.75``. The history ends at that epoch.
     checkpoint  a path: model and optimizer state(s) saved there after every epoch (``load_checkpoint`` reads it).
     verbose     -1: silent; 0: a progress bar and one line at the end; 1: also one line per epoch. Saved notebook
                 outputs keep only the final lines (``dlhist run`` drops the bar's redraws).
@@ -535,6 +539,8 @@ def fit(
         if verbose >= 1:
             of = f"/{epochs}" if epochs is not None else f" (step {step_no}/{total})"
             bar.write(f"{label}epoch {epoch}{of}  " + _fmt(record))
+        if until is not None and until(record) is True:
+            stop = True
     bar.close()
     history.seconds = time.perf_counter() - start
     if verbose == 0:

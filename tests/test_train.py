@@ -495,3 +495,23 @@ def test_a_callback_that_returns_true_stops_training_after_that_step():
     assert [r["step"] for r in h.steps][-1] == 11 and len(h.epochs) == 2 and h.epochs[-1]["step"] == 11
     h = train.fit(model, loader, epochs=2, callback=lambda step, m: 1, verbose=-1, device="cpu")  # truthy, not True
     assert len(h.steps) == 16
+
+
+def test_until_ends_training_after_the_first_epoch_whose_record_says_so():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    x = torch.randn(64, 4)
+    y = (x[:, 0] > 0).long()  # learnable: the training accuracy rises over the epochs
+    loader = data.TensorLoader(x, y, batch_size=8)
+    seen = []
+
+    def until(record):
+        seen.append(dict(record))
+        return record["epoch"] == 3
+
+    h = train.fit(model, loader, epochs=10, until=until, val=loader, verbose=-1, device="cpu",
+                  optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+    assert len(h.epochs) == 3 and h.epochs[-1]["step"] == 24 and len(h.steps) == 24
+    assert [r["epoch"] for r in seen] == [1, 2, 3] and {"train_acc", "val_acc", "seconds"} <= set(seen[-1])
+    h = train.fit(model, loader, epochs=2, until=lambda r: 1, verbose=-1, device="cpu")  # truthy, not True
+    assert len(h.epochs) == 2
