@@ -127,14 +127,14 @@ _LORA = ("SST-2 dev accuracy, LoRA r=8 on W_q, W_v minus full fine-tuning (point
 _VIT_SMALL = "CNN minus ViT test accuracy at 1,000 images (points)"
 _DALLE = ("held-out (digit, colour) pairs: judge sees the caption's digit and colour in the CLIP-reranked sample, "
           "best of 8 (%)")
+_ALEX = "ReLU vs tanh, 2012 recipe: speed-up to 13% training error, in steps"
 QUOTES: list[Quote] = [
     _Q("mlp", f"{_D}/01-dnn", "MNIST test error (%), 784-800-10 MLP", digits=2),
     _Q("mlp-paper", f"{_D}/01-dnn", "MNIST test error (%), 784-800-10 MLP", "paper"),
     _Q("lenet", f"{_D}/02-cnn", "MNIST test error (%), LeNet-5 as in 1998", digits=2),
     _Q("lenet-paper", f"{_D}/02-cnn", "MNIST test error (%), LeNet-5 as in 1998", "paper", digits=2),
-    _Q("lenet-shift", f"{_D}/02-cnn", "3-px shift error increase, MLP / LeNet-5"),
-    _Q("alexnet-relu", f"{_D}/03-alex-net", "ReLU vs tanh: speed-up to 13% training error, in steps"),
-    _Q("alexnet-relu-paper", f"{_D}/03-alex-net", "ReLU vs tanh: speed-up to 13% training error, in steps", "paper",
+    _Q("alexnet-relu", f"{_D}/03-alex-net", _ALEX),
+    _Q("alexnet-relu-paper", f"{_D}/03-alex-net", _ALEX, "paper",
        digits=0),
     _Q("vgg", f"{_D}/03-alex-net", "test error of 5x5 net minus 3x3-stack net (points)", digits=2, expect=False),
     _Q("vgg-paper", f"{_D}/03-alex-net", "test error of 5x5 net minus 3x3-stack net (points)", "paper", digits=0,
@@ -142,7 +142,6 @@ QUOTES: list[Quote] = [
     _Q("unet", f"{_D}/04-u-net", _UNET, digits=3),
     _Q("unet-paper", f"{_D}/04-u-net", _UNET, "paper", digits=3),
     _Q("unet-slices", f"{_D}/04-u-net", _UNET, "setting", pattern=r"(\d+) held-out labelled slices", field="note"),
-    _Q("unet-skips", f"{_D}/04-u-net", "misclassified pixels ratio, no skips / U-Net", digits=2),
     _Q("weight-decay", f"{_O}/01-weight-decay",
        "test error, no decay minus decay chosen on validation, 1k noisy labels (points)", "ours+-", unit="points"),
     _Q("relu", f"{_O}/02-relu", "test error, tanh minus ReLU (points)", "ours+-", digits=2, expect=False,
