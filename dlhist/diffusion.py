@@ -14,6 +14,10 @@ Eq. 6-7) gives the learned one, and sampling walks the chain from pure noise dow
 Algorithm 2). Predicting eps is predicting the score: grad log q(x_t) = -E[eps | x_t] / sqrt(1 - abar_t)
 (``score_from_eps``; Song et al. 2021's view of the same model).
 
+L_simple is a reweighting of the model's true variational bound (``vlb_terms``: DDPM Eq. 5, the decoder of Eq. 13),
+which ``vlb_loss`` trains on directly and ``nll_bound`` evaluates in bits per dimension: DDPM's Table 2 ablation,
+where the bound gives the better likelihood and L_simple the better samples.
+
 Later papers change only the schedule and the sampler, never the training:
 
 - Nichol & Dhariwal (2021): the cosine schedule (``cosine_betas``, Eq. 17) wastes fewer steps on almost pure noise;
@@ -270,6 +274,152 @@ def dropout_loss(model: Callable, x0: torch.Tensor, schedule: Schedule, p_uncond
         u = torch.rand(n, generator=generator, device=generator.device).to(x0.device)
     drop = u < p_uncond
     return simple_loss(lambda x, t: model(x, t, **condition, drop=drop), x0, schedule, generator=generator)
+
+
+# ------------------------------------------------------------------------------------------- the variational bound
+
+_VARS = ("small", "large")
+
+
+def reverse_variance(schedule: Schedule, var: str = "large") -> torch.Tensor:
+    """sigma_t^2 of the reverse steps p(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I), fixed, not learned (float64, (T,)).
+
+    ``"large"``: beta_t, ``"small"``: beta-tilde_t (the posterior variance); DDPM Section 3.2 found both alike. At
+    the first step (t = 0 here, the decoder) beta-tilde is 0, so both use beta-tilde of the next step there, as DDPM's
+    code does (a variance of 0 would make the decoder's likelihood degenerate)."""
+    if var not in _VARS:
+        raise ValueError(f"var must be 'small' (beta-tilde) or 'large' (beta), got {var!r}")
+    if schedule.T < 2:
+        raise ValueError(f"the variational bound needs at least 2 steps, got T = {schedule.T}")
+    v = (schedule.posterior_variance if var == "small" else schedule.betas).clone()
+    v[0] = schedule.posterior_variance[1]
+    return v
+
+
+def _gaussian_kl(mean1, var1, mean2, var2):
+    """KL(N(mean1, var1) || N(mean2, var2)) per element (the variances broadcast)."""
+    return 0.5 * (torch.log(var2 / var1) + (var1 + (mean1 - mean2) ** 2) / var2 - 1)
+
+
+def _check_bits(x0: torch.Tensor, bits: int = 8) -> None:
+    """The bound's decoder is a likelihood of discrete data: 2^bits levels spread over [-1, 1]."""
+    lo, hi = x0.min().item(), x0.max().item()
+    if not (-1 - 1e-6 <= lo and hi <= 1 + 1e-6):
+        raise ValueError(f"the variational bound needs data in [-1, 1], got values from {lo:.4g} to {hi:.4g}")
+    half = (2 ** bits - 1) / 2
+    off = ((x0 + 1) * half - ((x0 + 1) * half).round()).abs().max().item()
+    if off > 1e-3:
+        raise ValueError(f"the variational bound's decoder needs {bits}-bit data ({2 ** bits} levels k / {half} - 1 in "
+                         f"[-1, 1]); a value lies {off:.3g} of a level away from the nearest one")
+
+
+def discretized_gaussian_nll(x0: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """-log P(x0) per element under DDPM's discrete decoder (Eq. 13): the mass N(mean, var) puts on x0's bin of width
+    2 / (2^bits - 1), the outermost bins reaching to -inf and +inf."""
+    half_bin = 1 / (2 ** bits - 1)
+    std = var.sqrt()
+    normal = torch.distributions.Normal(torch.zeros((), dtype=mean.dtype, device=mean.device), 1.0)
+    upper = torch.where(x0 > 1 - half_bin, torch.ones_like(x0), normal.cdf((x0 + half_bin - mean) / std))
+    lower = torch.where(x0 < -1 + half_bin, torch.zeros_like(x0), normal.cdf((x0 - half_bin - mean) / std))
+    return -torch.log((upper - lower).clamp(min=1e-12))
+
+
+def vlb_terms(model: Callable, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor | int, var: str = "large",
+              noise: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+    """One term of DDPM's variational bound per example (nats, summed over the example's dimensions, shape (N,)),
+    at x_t drawn from x0 with ``noise`` (DDPM Eq. 5):
+
+        t > 0   L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))     (both Gaussian: exact)
+        t = 0   L_0 = -log p(x_0 | x_1)                                     (the discrete decoder, Eq. 13)
+
+    with p's mean from the model's noise prediction (Eq. 11: the posterior mean at the x_0 that eps implies) and its
+    variance ``reverse_variance(schedule, var)``. With eps-prediction, L_{t-1} is Eq. 12's weighted squared error,
+    beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) ||eps - eps_theta||^2, plus a constant."""
+    _check_bits(x0)
+    t = schedule.check_t(t, x0.shape[0], x0.device)
+    if noise is None:
+        noise = torch.randn_like(x0)
+    x_t = schedule.q_sample(x0, t, noise)
+    eps = model(x_t, t) if y is None else model(x_t, t, y)
+    if eps.shape != x0.shape:
+        raise ValueError(f"the model must predict noise of the input's shape {tuple(x0.shape)}, "
+                         f"got {tuple(eps.shape)}")
+    mean, _ = schedule.posterior(schedule.predict_x0(x_t, t, eps), x_t, t)
+    key = ("reverse_variance", var, x0.device, x0.dtype)
+    if key not in schedule._cache:
+        schedule._cache[key] = reverse_variance(schedule, var).to(x0.dtype).to(x0.device)
+    sigma2 = schedule._cache[key][t].view(-1, *[1] * (x0.dim() - 1))
+    q_mean, q_var = schedule.posterior(x0, x_t, t)
+    first = (t == 0).view(-1, *[1] * (x0.dim() - 1))
+    kl = _gaussian_kl(q_mean, torch.where(first, sigma2, q_var), mean, sigma2)  # q_var is 0 at t = 0: not used there
+    decoder = discretized_gaussian_nll(x0, mean, sigma2)
+    return torch.where(first, decoder, kl).flatten(1).sum(1)
+
+
+def prior_kl(x0: torch.Tensor, schedule: Schedule) -> torch.Tensor:
+    """L_T = KL(q(x_T | x_0) || N(0, I)) per example (nats, summed over dimensions): the bound's one term with no
+    parameter in it, small when abar_T is near 0."""
+    abar = schedule.at("alpha_bar", schedule.T - 1, x0)
+    return _gaussian_kl(abar.sqrt() * x0, 1 - abar, torch.zeros_like(x0), torch.ones_like(x0)).flatten(1).sum(1)
+
+
+def vlb_loss(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = "large", y: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """DDPM's true variational bound as a training loss (the "L, fixed isotropic Sigma" rows of Table 2): the sum
+    over t of ``vlb_terms``, estimated from one uniformly drawn t per example (T times the mean term), in nats per
+    dimension, without the constant L_T. Its expectation plus ``prior_kl`` per dimension is the bound. Compared with
+    ``simple_loss`` it weights the steps near the data far more (on DDPM's linear schedule Eq. 12's factor is about
+    50 times larger at t = 2 than at its smallest, near t = 350)."""
+    n = x0.shape[0]
+    if generator is None:
+        t = torch.randint(0, schedule.T, (n,), device=x0.device)
+    else:
+        t = torch.randint(0, schedule.T, (n,), generator=generator, device=generator.device).to(x0.device)
+    noise = _randn(x0.shape, generator, x0.device, x0.dtype)
+    return vlb_terms(model, x0, schedule, t, var, noise, y).mean() * schedule.T / x0[0].numel()
+
+
+def vlb_step(schedule: Schedule, var: str = "large", conditional: bool = False) -> Callable:
+    """A ``step`` for ``dlhist.fit`` that minimises ``vlb_loss`` (as ``simple_step`` does ``simple_loss``)."""
+
+    def step(model, batch):
+        x0 = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return vlb_loss(model, x0, schedule, var, y=batch[1] if conditional else None)
+
+    return step
+
+
+@torch.no_grad()
+def nll_bound(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = "large", draws: int | None = None,
+              batch_size: int = 500, generator: torch.Generator | None = None) -> torch.Tensor:
+    """DDPM's bound on -log p(x_0) per example, in bits per dimension (shape (N,)): L_T + sum of ``vlb_terms``
+    over t. ``draws=None`` sums all T terms (T network calls per example, exact up to the noise of one draw of x_t per
+    term); ``draws=k`` estimates the sum from k uniformly drawn t per example (T times their mean), unbiased. The
+    model runs in eval mode."""
+    if draws is not None and (not isinstance(draws, int) or draws < 1):
+        raise ValueError(f"draws must be a positive integer or None (every t), got {draws!r}")
+    out = []
+    with _eval_mode(model):
+        for i in range(0, len(x0), batch_size):
+            x = x0[i:i + batch_size]
+            n = len(x)
+            total = prior_kl(x, schedule).double()
+            if draws is None:
+                for t in range(schedule.T):
+                    noise = _randn(x.shape, generator, x.device, x.dtype)
+                    total += vlb_terms(model, x, schedule, t, var, noise).double()
+            else:
+                acc = torch.zeros(n, dtype=torch.float64, device=x.device)
+                for _ in range(draws):
+                    if generator is None:
+                        t = torch.randint(0, schedule.T, (n,), device=x.device)
+                    else:
+                        t = torch.randint(0, schedule.T, (n,), generator=generator, device=generator.device)
+                    acc += vlb_terms(model, x, schedule, t.to(x.device), var,
+                                     _randn(x.shape, generator, x.device, x.dtype)).double()
+                total += acc / draws * schedule.T
+            out.append(total / (x[0].numel() * math.log(2)))
+    return torch.cat(out)
 
 
 # ------------------------------------------------------------------------------------------------------- sampling

@@ -11,6 +11,8 @@ two halves of the real test set, ``real_floor``).
 - ``precision_recall(real, fake)``: the k-nearest-neighbour manifolds of Kynkaanniemi et al. (2019): precision is the
   fraction of samples inside the real data's manifold (quality), recall the fraction of real images inside the
   samples' manifold (coverage).
+- ``scores(judge, ref, images)``: FID, precision and recall together, against a reference set drawn by
+  ``real_halves`` (whose other half gives the floor of each).
 - ``class_agreement(judge, images, labels)``: how often the judge sees the class a conditional model was asked for.
 - ``parzen_log_likelihood``: the Parzen-window estimate of Goodfellow et al. (2014), Table 1, with its bandwidth
   chosen on validation images (``choose_parzen_sigma``); Theis et al. (2016) showed why it misleads.
@@ -321,15 +323,32 @@ def fid(judge: Judge, real: torch.Tensor, fake: torch.Tensor, batch_size: int = 
         return float(metric.compute())
 
 
-def real_floor(judge: Judge, real: torch.Tensor, n: int | None = None, seed: int = 0) -> float:
-    """The FID between two disjoint random halves of ``real`` (``n`` images each, default half): the value a perfect
-    generator would get with ``n`` samples, the floor every other FID is read against."""
-    real = check_images(real, "real images", shape=_shape(judge))
+def real_halves(real: torch.Tensor, n: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint random sets of ``n`` images of ``real`` (default: half each), drawn by a permutation seeded with
+    ``seed``: the first is the reference that generated images are scored against, the second stands in for a
+    perfect generator (``real_floor``). Random, not the first and second half: MNIST's test set has cleaner writers
+    in its first half than in its second."""
     half = len(real) // 2 if n is None else n
-    if 2 * half > len(real):
-        raise ValueError(f"two disjoint halves of {half} images need {2 * half} real images, got {len(real)}")
+    if not isinstance(half, int) or half < 1 or 2 * half > len(real):
+        raise ValueError(f"two disjoint sets of {half} images need {2 * half if isinstance(half, int) else '?'} "
+                         f"real images, got {len(real)}")
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed)).to(real.device)
-    return fid(judge, real[idx[:half]], real[idx[half:2 * half]])
+    return real[idx[:half]], real[idx[half:2 * half]]
+
+
+def real_floor(judge: Judge, real: torch.Tensor, n: int | None = None, seed: int = 0) -> float:
+    """The FID between two disjoint random halves of ``real`` (``n`` images each, default half; ``real_halves``): the
+    value a perfect generator would get with ``n`` samples, the floor every other FID is read against."""
+    real = check_images(real, "real images", shape=_shape(judge))
+    return fid(judge, *real_halves(real, n, seed))
+
+
+def scores(judge: Judge, ref: torch.Tensor, images: torch.Tensor, k: int = 3) -> dict[str, float]:
+    """How generated ``images`` compare with real ``ref`` images in the judge's feature space: ``{"FID": ...,
+    "precision": ..., "recall": ...}`` (``fid`` and ``precision_recall`` with ``k`` neighbours). Scoring the second
+    set of ``real_halves`` gives the floor of all three: what real images get."""
+    p, r = precision_recall(features(judge, ref), features(judge, images), k=k)
+    return {"FID": fid(judge, ref, images), "precision": p, "recall": r}
 
 
 @torch.no_grad()

@@ -316,3 +316,115 @@ def test_samplers_use_eval_mode_pass_labels_and_report_steps():
         dif.sample_ddim(lambda x, t: x[:, :1], sched, (4, 3), steps=2)
     with pytest.raises(ValueError, match=r"one label per sample, shape \(4,\), got \(3,\)"):
         dif.sample_ddim(net, sched, (4, 3), steps=2, y=y[:3])
+
+
+# ------------------------------------------------------------------------------------------- the variational bound
+
+def _bytes(shape, seed=0):
+    """8-bit data scaled to [-1, 1], as the bound's decoder expects."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, shape, generator=g).double() / 127.5 - 1
+
+
+def test_vlb_terms_are_gaussian_kls_and_eq12_weighted_error_plus_a_constant():
+    sched = dif.Schedule.linear(50, beta_1=0.01, beta_T=0.3)
+    x0 = _bytes((6, 1, 3, 3))
+    net = nn.Conv2d(1, 1, 3, padding=1).double()
+    model = lambda x, t: net(x)  # noqa: E731
+    t = torch.tensor([1, 2, 10, 25, 40, 49])
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for var in ("large", "small"):
+        got = dif.vlb_terms(model, x0, sched, t, var, noise)
+        x_t = sched.q_sample(x0, t, noise)
+        eps = model(x_t, t)
+        q_mean, q_var = sched.posterior(x0, x_t, t)
+        p_mean, _ = sched.posterior(sched.predict_x0(x_t, t, eps), x_t, t)
+        sigma2 = dif.reverse_variance(sched, var)[t].view(-1, 1, 1, 1)
+        kl = torch.distributions.kl_divergence(torch.distributions.Normal(q_mean, q_var.sqrt().expand_as(q_mean)),
+                                               torch.distributions.Normal(p_mean, sigma2.sqrt().expand_as(p_mean)))
+        assert torch.allclose(got, kl.flatten(1).sum(1), rtol=1e-9)
+        # Eq. 12: the same, as a weighted squared error in eps plus a term without the model in it
+        b, a, abar = (sched.betas[t].view(-1, 1, 1, 1), sched.alphas[t].view(-1, 1, 1, 1),
+                      sched.alpha_bar[t].view(-1, 1, 1, 1))
+        weighted = (b ** 2 / (2 * sigma2 * a * (1 - abar)) * (noise - eps) ** 2).flatten(1).sum(1)
+        const = (0.5 * (torch.log(sigma2 / q_var) + q_var / sigma2 - 1)).expand_as(x0).flatten(1).sum(1)
+        assert torch.allclose(got, weighted + const, rtol=1e-9)
+    with pytest.raises(ValueError, match="'small' .* or 'large'"):
+        dif.reverse_variance(sched, "learned")
+
+
+def test_the_decoder_is_ddpm_eq13_and_refuses_data_that_is_not_8_bit():
+    x0 = torch.tensor([-1.0, -1 + 2 / 255, 0.2 - 0.2 % (2 / 255) - 1 / 255, 1.0], dtype=torch.float64)
+    x0 = ((x0 + 1) * 127.5).round() / 127.5 - 1
+    mean, var = torch.tensor([-0.9, -0.99, 0.1, 0.95], dtype=torch.float64), torch.tensor(0.01, dtype=torch.float64)
+    normal = torch.distributions.Normal(mean, var.sqrt())
+    edges_hi = torch.where(x0 > 0.999, torch.tensor(math.inf, dtype=torch.float64), x0 + 1 / 255)
+    edges_lo = torch.where(x0 < -0.999, torch.tensor(-math.inf, dtype=torch.float64), x0 - 1 / 255)
+    want = -torch.log(normal.cdf(edges_hi) - normal.cdf(edges_lo))
+    assert torch.allclose(dif.discretized_gaussian_nll(x0, mean, var), want, rtol=1e-9)
+    # the 256 bins' probabilities sum to 1
+    grid = torch.arange(256, dtype=torch.float64) / 127.5 - 1
+    p = torch.exp(-dif.discretized_gaussian_nll(grid, torch.tensor(0.3, dtype=torch.float64), var))
+    assert p.sum().item() == pytest.approx(1.0, abs=1e-9)
+    sched = dif.Schedule.linear(10, beta_1=0.01, beta_T=0.3)
+    model = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    with pytest.raises(ValueError, match="8-bit data"):
+        dif.vlb_terms(model, torch.full((2, 4), 0.001), sched, 0)
+    with pytest.raises(ValueError, match=r"\[-1, 1\], got values from 0 to 2"):
+        dif.vlb_terms(model, torch.tensor([[0.0, 2.0]]), sched, 0)
+
+
+def test_prior_kl_is_torch_distributions():
+    sched = dif.Schedule.linear(20, beta_1=0.01, beta_T=0.2)
+    x0 = _bytes((3, 5))
+    abar = sched.alpha_bar[-1]
+    q = torch.distributions.Normal(abar.sqrt() * x0, (1 - abar).sqrt().expand_as(x0))
+    want = torch.distributions.kl_divergence(q, torch.distributions.Normal(torch.zeros_like(x0), 1.0)).sum(1)
+    assert torch.allclose(dif.prior_kl(x0, sched), want, rtol=1e-9)
+
+
+def test_the_bound_of_an_exact_model_of_one_point_is_prior_plus_decoder_and_the_estimates_agree():
+    sched = dif.Schedule.cosine(200)
+    x0 = _bytes((1, 8)).expand(64, 8).contiguous()  # data that is one point: the exact eps predictor is known
+    oracle = lambda x, t: sched.predict_eps(x, t, x0[: len(x)])  # noqa: E731
+    bits = dif.nll_bound(oracle, x0, sched, var="small")
+    # every KL term is 0 (the reverse step is the posterior itself), leaving L_T and the decoder's mass on x0's bin
+    sigma2 = dif.reverse_variance(sched, "small")[0]
+    want = (dif.prior_kl(x0, sched) + dif.discretized_gaussian_nll(x0, x0, sigma2).sum(1)) / (8 * math.log(2))
+    assert bits.shape == (64,) and torch.allclose(bits, want, rtol=1e-6)
+    # a model a little off has a worse bound; drawing t per example estimates the full sum (DDPM's linear schedule:
+    # the cosine one's last beta of 0.999 gives its last term a weight of hundreds, too noisy for a quick check)
+    sched = dif.Schedule.linear(200, beta_1=0.001, beta_T=0.05)
+    oracle = lambda x, t: sched.predict_eps(x, t, x0[: len(x)])  # noqa: E731
+    bits = dif.nll_bound(oracle, x0, sched, var="small")
+    sigma2 = dif.reverse_variance(sched, "small")[0]
+    zero = lambda x, t: 0.8 * oracle(x, t)  # noqa: E731
+    full = dif.nll_bound(zero, x0, sched, generator=torch.Generator().manual_seed(0))
+    est = dif.nll_bound(zero, x0, sched, draws=500, generator=torch.Generator().manual_seed(1))
+    assert (full > bits + 0.5).all() and est.mean().item() == pytest.approx(full.mean().item(), rel=0.12)
+    # the training loss is the same sum per dimension, in nats, without L_T
+    g = torch.Generator().manual_seed(2)
+    losses = torch.stack([dif.vlb_loss(zero, x0, sched, generator=g) for _ in range(500)])
+    prior = dif.prior_kl(x0, sched).mean() / 8
+    assert (losses.mean() + prior).item() / math.log(2) == pytest.approx(full.mean().item(), rel=0.12)
+    decoder = dif.discretized_gaussian_nll(x0, x0, sigma2).mean().item()
+    for _ in range(5):  # one draw of t per example: T times the decoder's nats wherever t = 0 was drawn, else 0
+        loss = dif.vlb_loss(oracle, x0, sched, var="small").item()
+        assert loss == pytest.approx(0, abs=1e-9) or loss / (sched.T * decoder / 64) == pytest.approx(
+            round(loss / (sched.T * decoder / 64)), abs=1e-6)
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        dif.nll_bound(zero, x0, sched, draws=0)
+
+
+def test_vlb_step_trains_a_network_and_passes_labels():
+    sched = dif.Schedule.linear(30, beta_1=0.01, beta_T=0.3)
+    net = nn.Conv2d(1, 1, 3, padding=1)
+    x0, y = _bytes((8, 1, 4, 4)).float(), torch.arange(8)
+    loss = dif.vlb_step(sched)(lambda x, t: net(x), (x0, y))
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert net.weight.grad.abs().sum() > 0
+    seen = {}
+    cond = lambda x, t, y: seen.setdefault("y", y) is not None and net(x)  # noqa: E731
+    dif.vlb_step(sched, conditional=True)(cond, (x0, y))
+    assert seen["y"] is y

@@ -81,6 +81,26 @@ def test_real_floor_needs_two_disjoint_halves():
         gen.real_floor(judge, _digits(600), n=400)
 
 
+def test_real_halves_are_disjoint_seeded_and_scores_combine_fid_and_precision_recall():
+    x = _digits(600)
+    ref, other = gen.real_halves(x, 256)
+    assert ref.shape == other.shape == (256, 1, 28, 28)
+    rows = lambda t: {tuple(r.flatten().tolist()[:40]) + (r.sum().item(),) for r in t}  # noqa: E731
+    assert not rows(ref) & rows(other)  # disjoint (the digits are distinct)
+    same, _ = gen.real_halves(x, 256)
+    assert torch.equal(same, ref) and not torch.equal(gen.real_halves(x, 256, seed=1)[0], ref)
+    assert gen.real_halves(x)[0].shape[0] == 300
+    judge = _judge()
+    s = gen.scores(judge, ref, other)
+    assert set(s) == {"FID", "precision", "recall"}
+    assert s["FID"] == pytest.approx(gen.fid(judge, ref, other))
+    assert (s["precision"], s["recall"]) == gen.precision_recall(gen.features(judge, ref), gen.features(judge, other))
+    assert gen.real_floor(judge, x, 256) == pytest.approx(s["FID"])
+    assert gen.scores(judge, ref, ref)["FID"] == pytest.approx(0, abs=1e-2)
+    with pytest.raises(ValueError, match="need 800 real images"):
+        gen.real_halves(x, 400)
+
+
 def test_precision_recall_on_known_sets():
     g = torch.Generator().manual_seed(0)
     real = torch.randn(400, 2, generator=g)
