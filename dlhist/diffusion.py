@@ -15,8 +15,8 @@ Algorithm 2). Predicting eps is predicting the score: grad log q(x_t) = -E[eps |
 (``score_from_eps``; Song et al. 2021's view of the same model).
 
 L_simple is a reweighting of the model's true variational bound (``vlb_terms``: DDPM Eq. 5, the decoder of Eq. 13),
-which ``vlb_loss`` trains on directly and ``nll_bound`` evaluates in bits per dimension: DDPM's Table 2 ablation,
-where the bound gives the better likelihood and L_simple the better samples.
+which ``vlb_loss`` trains on directly and ``nll_bound`` evaluates in bits per dimension: DDPM's ablation, where the
+bound gives the better likelihood (Table 1) and L_simple the better samples (Table 2).
 
 Later papers change only the schedule and the sampler, never the training:
 
@@ -315,13 +315,26 @@ def _check_bits(x0: torch.Tensor, bits: int = 8) -> None:
 
 def discretized_gaussian_nll(x0: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, bits: int = 8) -> torch.Tensor:
     """-log P(x0) per element under DDPM's discrete decoder (Eq. 13): the mass N(mean, var) puts on x0's bin of width
-    2 / (2^bits - 1), the outermost bins reaching to -inf and +inf."""
+    2 / (2^bits - 1), the outermost bins reaching to -inf and +inf.
+
+    Computed in log space so that it stays exact (and its gradient finite) far in a tail, where the two CDF values
+    would be equal in float32: a bin on one side of the mean is reflected to the left side, and log(Phi(b) - Phi(a))
+    = log Phi(b) + log(1 - Phi(a) / Phi(b))."""
     half_bin = 1 / (2 ** bits - 1)
     std = var.sqrt()
-    normal = torch.distributions.Normal(torch.zeros((), dtype=mean.dtype, device=mean.device), 1.0)
-    upper = torch.where(x0 > 1 - half_bin, torch.ones_like(x0), normal.cdf((x0 + half_bin - mean) / std))
-    lower = torch.where(x0 < -1 + half_bin, torch.zeros_like(x0), normal.cdf((x0 - half_bin - mean) / std))
-    return -torch.log((upper - lower).clamp(min=1e-12))
+    z_lo, z_hi = (x0 - half_bin - mean) / std, (x0 + half_bin - mean) / std
+    reflect = z_lo > 0  # the whole bin above the mean: use the mirror image, below it
+    a, b = torch.where(reflect, -z_hi, z_lo), torch.where(reflect, -z_lo, z_hi)
+    straddle = b > 0  # the bin contains the mean: its mass is not small, subtract directly
+    b_tail = b.clamp(max=0)
+    a_tail = torch.minimum(a, b_tail - 2 * half_bin / std)
+    la, lb = torch.special.log_ndtr(a_tail), torch.special.log_ndtr(b_tail)
+    log_tail = lb + torch.log1p(-torch.exp(la - lb))
+    log_mid = torch.log((torch.special.ndtr(b) - torch.special.ndtr(a)).clamp(min=1e-30))
+    log_p = torch.where(straddle, log_mid, log_tail)
+    log_p = torch.where(x0 < -1 + half_bin, torch.special.log_ndtr(z_hi), log_p)
+    log_p = torch.where(x0 > 1 - half_bin, torch.special.log_ndtr(-z_lo), log_p)
+    return -log_p
 
 
 def vlb_terms(model: Callable, x0: torch.Tensor, schedule: Schedule, t: torch.Tensor | int, var: str = "large",
@@ -334,8 +347,14 @@ def vlb_terms(model: Callable, x0: torch.Tensor, schedule: Schedule, t: torch.Te
 
     with p's mean from the model's noise prediction (Eq. 11: the posterior mean at the x_0 that eps implies) and its
     variance ``reverse_variance(schedule, var)``. With eps-prediction, L_{t-1} is Eq. 12's weighted squared error,
-    beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) ||eps - eps_theta||^2, plus a constant."""
+    beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) ||eps - eps_theta||^2, plus a constant. The x_0 that eps implies
+    is not clipped (DDPM's evaluation code clips it to [-1, 1] by default; both give a bound)."""
     _check_bits(x0)
+    return _vlb_terms(model, x0, schedule, t, var, noise, y)
+
+
+def _vlb_terms(model, x0, schedule, t, var, noise, y):
+    """``vlb_terms`` without the check of the data (done once per call of ``nll_bound``, not once per t)."""
     t = schedule.check_t(t, x0.shape[0], x0.device)
     if noise is None:
         noise = torch.randn_like(x0)
@@ -368,8 +387,9 @@ def vlb_loss(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = "
     """DDPM's true variational bound as a training loss (the "L, fixed isotropic Sigma" rows of Table 2): the sum
     over t of ``vlb_terms``, estimated from one uniformly drawn t per example (T times the mean term), in nats per
     dimension, without the constant L_T. Its expectation plus ``prior_kl`` per dimension is the bound. Compared with
-    ``simple_loss`` it weights the steps near the data far more (on DDPM's linear schedule Eq. 12's factor is about
-    50 times larger at t = 2 than at its smallest, near t = 350)."""
+    ``simple_loss`` it weights the steps near the data far more (on DDPM's linear schedule, with sigma_t^2 = beta_t,
+    Eq. 12's factor is about 55 times larger at the paper's t = 2, index 1 here, than at its smallest, near the
+    paper's t = 350)."""
     n = x0.shape[0]
     if generator is None:
         t = torch.randint(0, schedule.T, (n,), device=x0.device)
@@ -398,6 +418,7 @@ def nll_bound(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = 
     model runs in eval mode."""
     if draws is not None and (not isinstance(draws, int) or draws < 1):
         raise ValueError(f"draws must be a positive integer or None (every t), got {draws!r}")
+    _check_bits(x0)
     out = []
     with _eval_mode(model):
         for i in range(0, len(x0), batch_size):
@@ -407,7 +428,7 @@ def nll_bound(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = 
             if draws is None:
                 for t in range(schedule.T):
                     noise = _randn(x.shape, generator, x.device, x.dtype)
-                    total += vlb_terms(model, x, schedule, t, var, noise).double()
+                    total += _vlb_terms(model, x, schedule, t, var, noise, None).double()
             else:
                 acc = torch.zeros(n, dtype=torch.float64, device=x.device)
                 for _ in range(draws):
@@ -415,8 +436,8 @@ def nll_bound(model: Callable, x0: torch.Tensor, schedule: Schedule, var: str = 
                         t = torch.randint(0, schedule.T, (n,), device=x.device)
                     else:
                         t = torch.randint(0, schedule.T, (n,), generator=generator, device=generator.device)
-                    acc += vlb_terms(model, x, schedule, t.to(x.device), var,
-                                     _randn(x.shape, generator, x.device, x.dtype)).double()
+                    acc += _vlb_terms(model, x, schedule, t.to(x.device), var,
+                                      _randn(x.shape, generator, x.device, x.dtype), None).double()
                 total += acc / draws * schedule.T
             out.append(total / (x[0].numel() * math.log(2)))
     return torch.cat(out)

@@ -23,6 +23,7 @@ Images are (N, 1, 28, 28) or (N, 784) tensors with values in [0, 1]; anything el
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -328,10 +329,11 @@ def real_halves(real: torch.Tensor, n: int | None = None, seed: int = 0) -> tupl
     ``seed``: the first is the reference that generated images are scored against, the second stands in for a
     perfect generator (``real_floor``). Random, not the first and second half: MNIST's test set has cleaner writers
     in its first half than in its second."""
-    half = len(real) // 2 if n is None else n
-    if not isinstance(half, int) or half < 1 or 2 * half > len(real):
-        raise ValueError(f"two disjoint sets of {half} images need {2 * half if isinstance(half, int) else '?'} "
-                         f"real images, got {len(real)}")
+    half = len(real) // 2 if n is None else operator.index(n)
+    if half < 1:
+        raise ValueError(f"each set needs at least one image, got n = {half} (from {len(real)} real images)")
+    if 2 * half > len(real):
+        raise ValueError(f"two disjoint sets of {half} images need {2 * half} real images, got {len(real)}")
     idx = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed)).to(real.device)
     return real[idx[:half]], real[idx[half:2 * half]]
 

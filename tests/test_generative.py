@@ -83,10 +83,12 @@ def test_real_floor_needs_two_disjoint_halves():
 
 def test_real_halves_are_disjoint_seeded_and_scores_combine_fid_and_precision_recall():
     x = _digits(600)
+    x[:, 0, 0, 0] = torch.arange(600) / 600  # each image carries its index
     ref, other = gen.real_halves(x, 256)
     assert ref.shape == other.shape == (256, 1, 28, 28)
-    rows = lambda t: {tuple(r.flatten().tolist()[:40]) + (r.sum().item(),) for r in t}  # noqa: E731
-    assert not rows(ref) & rows(other)  # disjoint (the digits are distinct)
+    index = lambda t: {round(v * 600) for v in t[:, 0, 0, 0].tolist()}  # noqa: E731
+    assert len(index(ref)) == len(index(other)) == 256 and not index(ref) & index(other)  # distinct and disjoint
+    assert all(torch.equal(x[i], r) for i, r in zip(sorted(index(ref)), ref[torch.argsort(ref[:, 0, 0, 0])]))
     same, _ = gen.real_halves(x, 256)
     assert torch.equal(same, ref) and not torch.equal(gen.real_halves(x, 256, seed=1)[0], ref)
     assert gen.real_halves(x)[0].shape[0] == 300
@@ -99,6 +101,8 @@ def test_real_halves_are_disjoint_seeded_and_scores_combine_fid_and_precision_re
     assert gen.scores(judge, ref, ref)["FID"] == pytest.approx(0, abs=1e-2)
     with pytest.raises(ValueError, match="need 800 real images"):
         gen.real_halves(x, 400)
+    with pytest.raises(ValueError, match="at least one image"):
+        gen.real_halves(x, 0)
 
 
 def test_precision_recall_on_known_sets():
