@@ -302,12 +302,12 @@ def _gaussian_kl(mean1, var1, mean2, var2):
 
 
 def _check_bits(x0: torch.Tensor, bits: int = 8) -> None:
-    """The bound's decoder is a likelihood of discrete data: 2^bits levels spread over [-1, 1]."""
-    lo, hi = x0.min().item(), x0.max().item()
+    """The bound's decoder is a likelihood of discrete data: 2^bits levels spread over [-1, 1] (one device sync)."""
+    half = (2 ** bits - 1) / 2
+    scaled = (x0.detach() + 1) * half
+    lo, hi, off = torch.stack([x0.detach().min(), x0.detach().max(), (scaled - scaled.round()).abs().max()]).tolist()
     if not (-1 - 1e-6 <= lo and hi <= 1 + 1e-6):
         raise ValueError(f"the variational bound needs data in [-1, 1], got values from {lo:.4g} to {hi:.4g}")
-    half = (2 ** bits - 1) / 2
-    off = ((x0 + 1) * half - ((x0 + 1) * half).round()).abs().max().item()
     if off > 1e-3:
         raise ValueError(f"the variational bound's decoder needs {bits}-bit data ({2 ** bits} levels k / {half} - 1 in "
                          f"[-1, 1]); a value lies {off:.3g} of a level away from the nearest one")

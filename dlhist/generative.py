@@ -345,12 +345,39 @@ def real_floor(judge: Judge, real: torch.Tensor, n: int | None = None, seed: int
     return fid(judge, *real_halves(real, n, seed))
 
 
+class _Given(nn.Module):
+    """Features already computed, passed through: lets torchmetrics' FID take the judge's features directly."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x):
+        return x
+
+
+def _fid_of_features(real_feats: torch.Tensor, fake_feats: torch.Tensor, batch_size: int = 1000) -> float:
+    """``fid`` from feature matrices, by the same torchmetrics computation (fed in the same batches)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=_Given(real_feats.shape[1])).to(real_feats.device)
+    for feats, is_real in ((real_feats, True), (fake_feats, False)):
+        for i in range(0, len(feats), batch_size):
+            metric.update(feats[i:i + batch_size], real=is_real)
+    return float(metric.compute())
+
+
 def scores(judge: Judge, ref: torch.Tensor, images: torch.Tensor, k: int = 3) -> dict[str, float]:
     """How generated ``images`` compare with real ``ref`` images in the judge's feature space: ``{"FID": ...,
-    "precision": ..., "recall": ...}`` (``fid`` and ``precision_recall`` with ``k`` neighbours). Scoring the second
-    set of ``real_halves`` gives the floor of all three: what real images get."""
-    p, r = precision_recall(features(judge, ref), features(judge, images), k=k)
-    return {"FID": fid(judge, ref, images), "precision": p, "recall": r}
+    "precision": ..., "recall": ...}`` (``fid`` and ``precision_recall`` with ``k`` neighbours), each set's features
+    computed once. Scoring the second set of ``real_halves`` gives the floor of all three: what real images get."""
+    ref = check_images(ref, "real images", shape=_shape(judge))
+    images = check_images(images, "generated images", shape=_shape(judge))
+    _check_count(len(ref), "real", judge)
+    _check_count(len(images), "generated", judge)
+    real_feats, fake_feats = features(judge, ref), features(judge, images)
+    p, r = precision_recall(real_feats, fake_feats, k=k)
+    return {"FID": _fid_of_features(real_feats, fake_feats), "precision": p, "recall": r}
 
 
 @torch.no_grad()
